@@ -1,0 +1,193 @@
+"""What the tasks do, as plain functions over a project, an environment and the CLI (no Invoke here)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from psycopg import sql
+
+from supadeploy import environments
+from supadeploy.database import AppliedMigration, applied_migrations, connect, run_sql_file, version_key
+from supadeploy.environments import Environment
+from supadeploy.errors import ConfigError, SupadeployError
+from supadeploy.local_backend import COMPAT_SQL, recorded_backend, run_docker
+from supadeploy.migrations import MigrationFile, check_name, discover
+from supadeploy.project import Project
+from supadeploy.supabase_cli import LineSink, SupabaseCli
+
+
+def _ignore(_line: str) -> None:
+    """Drop a line."""
+
+
+@dataclass(frozen=True)
+class PushPlan:
+    """What a push would do, computed before the CLI is run."""
+
+    env: str
+    pending: tuple[MigrationFile, ...]
+    out_of_order: tuple[MigrationFile, ...]
+    remote_only: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PushResult:
+    """What a push did."""
+
+    plan: PushPlan
+    applied: tuple[str, ...]
+    dry_run: bool
+
+
+def plan_push(files: Sequence[MigrationFile], applied: Sequence[AppliedMigration], env: str) -> PushPlan:
+    """Pending files, those older than the newest applied one, and versions the files no longer have."""
+    done = {m.version for m in applied}
+    local = {f.version for f in files}
+    newest = max((version_key(v) for v in done), default=None)
+    pending = tuple(f for f in files if f.version not in done)
+    out_of_order = tuple(f for f in pending if newest is not None and version_key(f.version) < newest)
+    remote_only = tuple(sorted(done - local, key=version_key))
+    return PushPlan(env, pending, out_of_order, remote_only)
+
+
+def push(
+    project: Project,
+    env: Environment,
+    cli: SupabaseCli,
+    *,
+    dry_run: bool = False,
+    include_all: bool = False,
+    include_seed: bool = False,
+    on_line: LineSink = _ignore,
+) -> PushResult:
+    """Check files and history, then `supabase db push`; refuses before the CLI runs when it would misbehave."""
+    files = discover(project.migrations_dir)
+    with connect(env.url) as conn:
+        applied = applied_migrations(conn)
+    plan = plan_push(files, applied, env.name)
+    if plan.remote_only:
+        raise SupadeployError(
+            f"{env.name} has applied versions with no local file: {', '.join(plan.remote_only)}; "
+            "pull the missing files or mark them reverted with `invoke db.repair`"
+        )
+    if plan.out_of_order and not include_all:
+        names = ", ".join(f.filename for f in plan.out_of_order)
+        raise SupadeployError(
+            f"{names} {'is' if len(plan.out_of_order) == 1 else 'are'} older than the newest migration "
+            f"applied on {env.name}; rename to a newer version, or pass --include-all to apply out of order"
+        )
+    if not plan.pending and not include_seed:
+        return PushResult(plan, (), dry_run)
+    applied_files = cli.push(
+        env.url, dry_run=dry_run, include_all=include_all, include_seed=include_seed, on_line=on_line
+    )
+    return PushResult(plan, applied_files, dry_run)
+
+
+@dataclass(frozen=True)
+class EnvHistory:
+    """One environment's applied history, or why it could not be read."""
+
+    name: str
+    url: str
+    applied: Mapping[str, str | None] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class StatusRow:
+    """One version: its local file (if any) and whether each environment has applied it."""
+
+    version: str
+    name: str
+    local: bool
+    applied: Mapping[str, bool | None]
+
+
+@dataclass(frozen=True)
+class Status:
+    """Local files against each environment's history."""
+
+    environments: tuple[EnvHistory, ...]
+    rows: tuple[StatusRow, ...]
+
+    @property
+    def ok(self) -> bool:
+        """False when an environment could not be read."""
+        return all(e.error is None for e in self.environments)
+
+    def as_dict(self) -> dict[str, object]:
+        """For --json."""
+        return {
+            "environments": [
+                {"name": e.name, "url": e.url, "reachable": e.error is None, "error": e.error}
+                for e in self.environments
+            ],
+            "migrations": [
+                {"version": r.version, "name": r.name, "local": r.local, "applied": dict(r.applied)} for r in self.rows
+            ],
+        }
+
+
+def _history(env: Environment | ConfigError, name: str) -> EnvHistory:
+    if isinstance(env, ConfigError):
+        return EnvHistory(name, "", error=str(env))
+    try:
+        with connect(env.url, timeout=5) as conn:
+            return EnvHistory(name, env.url.masked, {m.version: m.name for m in applied_migrations(conn)})
+    except SupadeployError as exc:
+        return EnvHistory(name, env.url.masked, error=str(exc))
+
+
+def status(project: Project, names: Sequence[str], environ: Mapping[str, str] | None = None) -> Status:
+    """Every local file against each named environment's history, read concurrently."""
+    files = discover(project.migrations_dir)
+    resolved: list[Environment | ConfigError] = []
+    for name in names:
+        try:
+            resolved.append(environments.resolve(project, name, environ))
+        except ConfigError as exc:
+            resolved.append(exc)
+    with ThreadPoolExecutor(max_workers=max(1, len(names))) as pool:
+        histories = tuple(pool.map(_history, resolved, names))
+    names_by_version = {f.version: f.name for f in files}
+    for history in histories:
+        for version, name in history.applied.items():
+            names_by_version.setdefault(version, name or "")
+    local = {f.version for f in files}
+    rows = []
+    for version in sorted(names_by_version, key=version_key):
+        applied = {h.name: (None if h.error else version in h.applied) for h in histories}
+        rows.append(StatusRow(version, names_by_version[version], version in local, applied))
+    return Status(histories, tuple(rows))
+
+
+def new_migration(project: Project, cli: SupabaseCli, name: str) -> Path:
+    """Create supabase/migrations/<timestamp>_<name>.sql through the CLI."""
+    check_name(name)
+    discover(project.migrations_dir)
+    return cli.migration_new(name)
+
+
+def reset(project: Project, env: Environment, cli: SupabaseCli, *, on_line: LineSink = _ignore) -> PushResult | None:
+    """Rebuild a local database from empty: Supabase's base, every migration, then the seed."""
+    if env.name != "local" or not env.url.is_loopback:
+        raise ConfigError(
+            f"db.reset only resets the local database on this machine; refusing {env.name} ({env.url.where})"
+        )
+    discover(project.migrations_dir)
+    if recorded_backend(project) == "docker":
+        run_docker(cli, ["db", "reset"], on_line)
+        return None
+    maintenance = env.url.with_dbname("template1" if env.url.dbname == "postgres" else "postgres")
+    with connect(maintenance) as conn:
+        target = sql.Identifier(env.url.dbname)
+        conn.execute(sql.SQL("drop database if exists {} with (force)").format(target))
+        conn.execute(sql.SQL("create database {}").format(target))
+    with connect(env.url) as conn:
+        run_sql_file(conn, COMPAT_SQL)
+    seed = project.seed_file.is_file()
+    return push(project, env, cli, include_all=True, include_seed=seed, on_line=on_line)

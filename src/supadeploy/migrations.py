@@ -1,0 +1,72 @@
+"""Migration files in supabase/migrations, checked the way the CLI should but does not."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from supadeploy.database import version_key
+from supadeploy.errors import MigrationFileError
+
+# The Supabase CLI's own pattern; any other *.sql file in the folder it skips without a word.
+MIGRATION_FILENAME = re.compile(r"^(?P<version>[0-9]+)_(?P<name>.+)\.sql$")
+MIGRATION_NAME = re.compile(r"^[a-z0-9][a-z0-9_]{0,99}$")
+
+
+@dataclass(frozen=True)
+class MigrationFile:
+    """One supabase/migrations/<version>_<name>.sql file."""
+
+    version: str
+    name: str
+    path: Path
+
+    @property
+    def filename(self) -> str:
+        """The file's name, as the CLI prints it."""
+        return self.path.name
+
+    def sha256(self) -> str:
+        """Hex SHA-256 of the file's bytes."""
+        return hashlib.sha256(self.path.read_bytes()).hexdigest()
+
+
+def check_name(name: str) -> None:
+    """Refuse a name `db.new` would turn into a file the CLI cannot read cleanly."""
+    if not MIGRATION_NAME.match(name):
+        raise MigrationFileError(
+            [f"invalid migration name {name!r}: use lowercase letters, digits and _ (e.g. add_teams)"]
+        )
+
+
+def discover(folder: Path) -> list[MigrationFile]:
+    """Every migration file in version order; malformed names and duplicate versions are errors."""
+    if not folder.is_dir():
+        return []
+    problems: list[str] = []
+    found: list[MigrationFile] = []
+    by_version: dict[str, MigrationFile] = {}
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith(".") or path.is_dir():
+            continue
+        match = MIGRATION_FILENAME.match(path.name)
+        if not match:
+            problems.append(
+                f"malformed migration file name {path.name}: expected <digits>_<name>.sql "
+                "(the Supabase CLI would silently skip it)"
+            )
+            continue
+        migration = MigrationFile(match["version"], match["name"], path)
+        if migration.version in by_version:
+            problems.append(
+                f"duplicate migration version {migration.version}: "
+                f"{by_version[migration.version].filename} and {migration.filename}"
+            )
+            continue
+        by_version[migration.version] = migration
+        found.append(migration)
+    if problems:
+        raise MigrationFileError(problems)
+    return sorted(found, key=lambda m: version_key(m.version))

@@ -1,0 +1,247 @@
+"""The one module that runs the Supabase CLI: finds it, builds argv, keeps passwords off argv and out of output."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from supadeploy.database import DbUrl
+from supadeploy.errors import CliError, PushFailed
+from supadeploy.project import Project
+
+PINNED_CLI_VERSION = "3.1.0"
+CLI_VARIABLE = "SUPADEPLOY_SUPABASE_BIN"
+_TOOLKIT_ROOT = Path(__file__).resolve().parents[2]
+_APPLYING = re.compile(r"^Applying migration (?P<file>\S+\.sql)\.\.\.$")
+_AT_STATEMENT = re.compile(r"^At statement:? (?P<index>\d+)")
+_CREATED = re.compile(r"Created new migration at (?P<path>\S+\.sql)")
+
+LineSink = Callable[[str], None]
+
+
+def _ignore(_line: str) -> None:
+    """Drop a line."""
+
+
+@dataclass(frozen=True)
+class CliRun:
+    """What one CLI invocation printed (passwords already removed) and how it exited."""
+
+    returncode: int
+    lines: tuple[str, ...]
+    stdout: str = ""
+
+
+@dataclass(frozen=True)
+class SupabaseCli:
+    """A located Supabase CLI binary bound to one project folder."""
+
+    binary: Path
+    version: str
+    workdir: Path
+
+    @property
+    def version_warning(self) -> str | None:
+        """A warning when this binary is not the version package.json pins."""
+        if self.version == PINNED_CLI_VERSION:
+            return None
+        return (
+            f"warning: Supabase CLI {self.version} at {self.binary} differs from the pinned "
+            f"{PINNED_CLI_VERSION}: run npm ci"
+        )
+
+    def _argv(self, args: Sequence[str]) -> list[str]:
+        return [str(self.binary), *args, "--workdir", str(self.workdir), "--agent", "no"]
+
+    @staticmethod
+    def _env(url: DbUrl | None) -> dict[str, str]:
+        env = dict(os.environ)
+        env.setdefault("DO_NOT_TRACK", "1")
+        if url is not None:
+            env.pop("PGPASSWORD", None)
+            if url.password is not None:
+                env["PGPASSWORD"] = url.password
+            if url.is_loopback and "sslmode=" not in url.raw:
+                # A loopback server has no TLS; saying so on every run is noise.
+                env.setdefault("PGSSLMODE", "disable")
+        return env
+
+    def stream(self, args: Sequence[str], *, url: DbUrl | None = None, on_line: LineSink = _ignore) -> CliRun:
+        """Run the CLI, passing each output line (stdout and stderr merged, scrubbed) to on_line."""
+        lines: list[str] = []
+        try:
+            proc = subprocess.Popen(
+                self._argv(args),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                env=self._env(url),
+                cwd=self.workdir,
+            )
+        except OSError as exc:
+            raise CliError(f"cannot run the Supabase CLI at {self.binary}: {exc.strerror}") from None
+        assert proc.stdout is not None
+        with proc:
+            for raw in proc.stdout:
+                line = raw.rstrip("\n")
+                if url is not None:
+                    line = url.scrub(line)
+                lines.append(line)
+                on_line(line)
+        return CliRun(proc.returncode, tuple(lines))
+
+    def capture(self, args: Sequence[str], *, url: DbUrl | None = None, timeout: float = 300) -> CliRun:
+        """Run the CLI and keep stdout apart from stderr (for --output-format json)."""
+        try:
+            done = subprocess.run(
+                self._argv(args),
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                env=self._env(url),
+                cwd=self.workdir,
+                timeout=timeout,
+                check=False,
+            )
+        except OSError as exc:
+            raise CliError(f"cannot run the Supabase CLI at {self.binary}: {exc.strerror}") from None
+        except subprocess.TimeoutExpired:
+            raise CliError(f"supabase {' '.join(args[:2])} did not finish in {timeout:.0f}s") from None
+        scrub = url.scrub if url is not None else str
+        lines = tuple(scrub(line) for line in done.stderr.splitlines())
+        return CliRun(done.returncode, lines, scrub(done.stdout))
+
+    def push(
+        self,
+        url: DbUrl,
+        *,
+        dry_run: bool = False,
+        include_all: bool = False,
+        include_seed: bool = False,
+        on_line: LineSink = _ignore,
+    ) -> tuple[str, ...]:
+        """`supabase db push --remote=<url> --yes`; returns the files applied, raises PushFailed."""
+        args = ["db", "push", f"--remote={url.without_password}", "--yes"]
+        if dry_run:
+            args.append("--dry-run")
+        if include_all:
+            args.append("--include-all")
+        if include_seed:
+            args.append("--include-seed")
+        run = self.stream(args, url=url, on_line=on_line)
+        started = [m["file"] for m in map(_APPLYING.match, run.lines) if m]
+        if run.returncode == 0:
+            return tuple(started)
+        raise push_failure(run.lines, started)
+
+    def migration_list(self, url: DbUrl) -> list[dict[str, Any]]:
+        """`supabase migration list --remote=<url> --output-format json`, parsed."""
+        run = self.capture(
+            ["migration", "list", f"--remote={url.without_password}", "--output-format", "json"], url=url
+        )
+        payload = _json(run)
+        return list(payload.get("migrations", []))
+
+    def migration_new(self, name: str) -> Path:
+        """`supabase migration new NAME`; returns the file it created."""
+        run = self.capture(["migration", "new", name])
+        found = _CREATED.search(run.stdout + "\n" + "\n".join(run.lines))
+        if run.returncode != 0 or not found:
+            raise CliError(f"supabase migration new failed: {_last_line(run)}")
+        return self.workdir / found["path"]
+
+    def repair(self, url: DbUrl, versions: Sequence[str], status: str) -> CliRun:
+        """`supabase migration repair --status STATUS VERSION...`."""
+        args = ["migration", "repair", f"--remote={url.without_password}", "--status", status, "--yes", *versions]
+        run = self.stream(args, url=url)
+        if run.returncode != 0:
+            raise CliError(f"supabase migration repair failed: {_last_line(run)}")
+        return run
+
+
+def _last_line(run: CliRun) -> str:
+    for line in reversed((*run.lines, *run.stdout.splitlines())):
+        if line.strip():
+            return line.strip()
+    return f"exit code {run.returncode}"
+
+
+def _json(run: CliRun) -> dict[str, Any]:
+    try:
+        payload = json.loads(run.stdout)
+    except json.JSONDecodeError:
+        raise CliError(f"the Supabase CLI did not print JSON: {_last_line(run)}") from None
+    if run.returncode != 0 or payload.get("_tag") == "Error":
+        message = payload.get("error", {}).get("message") or _last_line(run)
+        raise CliError(f"the Supabase CLI failed: {message.splitlines()[0]}")
+    return payload
+
+
+def push_failure(lines: Sequence[str], started: Sequence[str]) -> PushFailed:
+    """Turn the CLI's failure output into the failing file, statement and reason."""
+    detail = None
+    statement = None
+    for index, line in enumerate(lines):
+        if line.startswith("ERROR:") and detail is None:
+            detail = line.removeprefix("ERROR:").strip()
+        elif _AT_STATEMENT.match(line) and statement is None:
+            following = [ln.strip() for ln in lines[index + 1 :] if ln.strip()]
+            body = []
+            for ln in following:
+                if ln.startswith("Try rerunning") or ln.startswith("Target:"):
+                    break
+                body.append(ln)
+            number = _AT_STATEMENT.match(line)["index"]  # type: ignore[index]
+            statement = f"#{number} " + " ".join(body)[:300] if body else f"#{number}"
+    if detail is None:
+        meaningful = [ln.strip() for ln in lines if ln.strip() and not ln.startswith("Target:")]
+        detail = meaningful[-1] if meaningful else "the Supabase CLI exited with an error"
+    failing = started[-1] if started else None
+    return PushFailed(file=failing, statement=statement, detail=detail, applied=tuple(started[:-1]))
+
+
+def find_cli(project: Project, environ: dict[str, str] | None = None) -> SupabaseCli:
+    """Locate the CLI: $SUPADEPLOY_SUPABASE_BIN, node_modules/.bin (project, then toolkit), then PATH."""
+    env = os.environ if environ is None else environ
+    explicit = env.get(CLI_VARIABLE)
+    if explicit:
+        candidates = [Path(explicit)]
+    else:
+        candidates = [
+            project.root / "node_modules" / ".bin" / "supabase",
+            _TOOLKIT_ROOT / "node_modules" / ".bin" / "supabase",
+        ]
+        on_path = shutil.which("supabase", path=env.get("PATH"))
+        if on_path:
+            candidates.append(Path(on_path))
+    for binary in candidates:
+        if binary.is_file() and os.access(binary, os.X_OK):
+            return SupabaseCli(binary=binary, version=_version(binary), workdir=project.root)
+    where = f"{CLI_VARIABLE}={explicit}" if explicit else "node_modules/.bin or on PATH"
+    raise CliError(f"the Supabase CLI was not found ({where}): run npm ci")
+
+
+def _version(binary: Path) -> str:
+    try:
+        done = subprocess.run(
+            [str(binary), "--version"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise CliError(f"the Supabase CLI at {binary} does not run: {exc}") from None
+    text = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not text:
+        raise CliError(f"the Supabase CLI at {binary} does not run: {done.stderr.strip()[:200]}")
+    return text[-1].strip()

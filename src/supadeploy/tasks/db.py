@@ -1,0 +1,104 @@
+"""db.*: migration files and the databases they are pushed to."""
+
+from __future__ import annotations
+
+from invoke import task
+from invoke.context import Context
+from invoke.exceptions import Exit
+from rich.table import Table
+
+from supadeploy import commands, environments
+from supadeploy.tasks.boundary import (
+    cli,
+    echo_cli,
+    environment,
+    interactive,
+    out,
+    print_json,
+    project,
+    reports_errors,
+)
+
+ENV_HELP = "Environment: local (default), staging, production or any NAME with a .env.NAME file."
+
+
+@task(help={"name": "Migration name: lowercase letters, digits and _ (e.g. add_teams)."})
+@reports_errors
+def new(c: Context, name: str) -> None:
+    """Create supabase/migrations/<timestamp>_<name>.sql (wraps `supabase migration new`)."""
+    proj = project()
+    path = commands.new_migration(proj, cli(proj), name)
+    out.print(f"created {path.relative_to(proj.root)}")
+
+
+@task(
+    help={
+        "env": ENV_HELP,
+        "dry_run": "List what would be applied; change nothing.",
+        "include_all": "Also apply files older than the newest applied migration.",
+        "yes": "Confirm a protected environment without a prompt (required when stdin is not a terminal).",
+    }
+)
+@reports_errors
+def push(c: Context, env: str = "local", dry_run: bool = False, include_all: bool = False, yes: bool = False) -> None:
+    """Apply pending migrations to an environment (wraps `supabase db push`)."""
+    proj = project()
+    target = environment(proj, env)
+    supabase = cli(proj)
+    if not dry_run:
+        environments.confirm(target, action="push migrations", yes=yes, interactive=interactive())
+    out.print(f"pushing to {target}")
+    result = commands.push(proj, target, supabase, dry_run=dry_run, include_all=include_all, on_line=echo_cli)
+    if not result.plan.pending:
+        out.print(f"{target.name} is up to date: nothing to push")
+    elif dry_run:
+        out.print(f"dry run: {len(result.plan.pending)} migration(s) would be applied to {target.name}:")
+        for file in result.plan.pending:
+            out.print(f"  {file.filename}")
+    else:
+        out.print(f"applied {len(result.applied)} migration(s) to {target.name}")
+
+
+@task(
+    help={
+        "env": "Environment to compare, or `all` for every known environment (default: local).",
+        "json": "Print JSON instead of a table.",
+    }
+)
+@reports_errors
+def status(c: Context, env: str = "local", json: bool = False) -> None:
+    """Show every migration file against each environment's applied history."""
+    proj = project()
+    report = commands.status(proj, environments.expand(proj, env))
+    if json:
+        print_json(report.as_dict())
+    else:
+        table = Table(title="migrations", show_lines=False)
+        table.add_column("version")
+        table.add_column("name")
+        table.add_column("file")
+        for history in report.environments:
+            table.add_column(history.name)
+        marks = {True: "[green]applied[/green]", False: "[yellow]pending[/yellow]", None: "[red]?[/red]"}
+        for row in report.rows:
+            cells = [marks[row.applied[h.name]] for h in report.environments]
+            table.add_row(row.version, row.name, "yes" if row.local else "[red]missing[/red]", *cells)
+        out.print(table)
+        for history in report.environments:
+            state = f"[red]{history.error}[/red]" if history.error else history.url
+            out.print(f"{history.name}: {state}")
+    if not report.ok:
+        failed = ", ".join(h.name for h in report.environments if h.error)
+        raise Exit(f"error: could not read the history of: {failed}", code=1)
+
+
+@task(help={"env": "Must be local: any other environment is refused."})
+@reports_errors
+def reset(c: Context, env: str = "local") -> None:
+    """Rebuild the local database from empty: Supabase's base schema, every migration, then seed.sql."""
+    proj = project()
+    target = environment(proj, env)
+    out.print(f"resetting {target}")
+    result = commands.reset(proj, target, cli(proj), on_line=echo_cli)
+    applied = len(result.applied) if result else "all"
+    out.print(f"reset done: {applied} migration(s) applied")

@@ -1,0 +1,112 @@
+"""local.*: the local Supabase database (Docker when it answers, else a project-local cluster)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from invoke import task
+from invoke.context import Context
+
+from supadeploy import environments, local_backend
+from supadeploy.errors import CliError
+from supadeploy.local_backend import LocalStatus
+from supadeploy.project import Project
+from supadeploy.supabase_cli import SupabaseCli
+from supadeploy.tasks.boundary import cli, echo_cli, interactive, out, print_json, project, reports_errors
+
+
+def _settings(proj: Project) -> dict[str, str]:
+    # local.* reads the local environment's settings without requiring its URL to be set.
+    return dict(environments.resolve(proj, "local").settings)
+
+
+def _cli_or_none(proj: Project) -> SupabaseCli | None:
+    try:
+        return cli(proj, quiet=True)
+    except CliError:
+        return None
+
+
+@task
+@reports_errors
+def start(c: Context) -> None:
+    """Start the local database; does nothing if it already runs."""
+    proj = project()
+    settings = _settings(proj)
+    supabase = _cli_or_none(proj)
+    backend = local_backend.recorded_backend(proj) or local_backend.choose_backend(settings, supabase)
+    if backend == "docker" and supabase is not None:
+        local_backend.run_docker(supabase, ["start"], echo_cli)
+        local_backend.record_backend(proj, "docker")
+        out.print("local Supabase (docker) is running")
+        return
+    cluster = local_backend.cluster_for(proj, settings)
+    started = cluster.start()
+    local_backend.record_backend(proj, "cluster")
+    state = "started" if started else "already running"
+    out.print(f"local cluster {state} at {cluster.url.masked}")
+
+
+@task
+@reports_errors
+def stop(c: Context) -> None:
+    """Stop the local database this project started (and nothing else)."""
+    proj = project()
+    backend = local_backend.recorded_backend(proj)
+    if backend is None:
+        out.print("nothing to stop: local.start has not started anything for this project")
+        return
+    if backend == "docker":
+        local_backend.run_docker(cli(proj), ["stop"], echo_cli)
+        stopped = True
+    else:
+        stopped = local_backend.cluster_for(proj, _settings(proj)).stop()
+    local_backend.record_backend(proj, None)
+    out.print(f"local {backend} {'stopped' if stopped else 'was not running'}")
+
+
+@task(help={"json": "Print JSON instead of text."})
+@reports_errors
+def status(c: Context, json: bool = False) -> None:
+    """Show the local database's backend, masked URL and server version."""
+    proj = project()
+    settings = _settings(proj)
+    backend = local_backend.recorded_backend(proj)
+    if backend == "docker":
+        local_backend.run_docker(cli(proj), ["status"], echo_cli)
+        report = LocalStatus("docker", True, environments.resolve(proj, "local").url.masked)
+    else:
+        report = local_backend.cluster_for(proj, settings).status()
+    if json:
+        print_json(report.as_dict())
+        return
+    state = "running" if report.running else "stopped"
+    out.print(f"backend: {report.backend}\nstate:   {state}\nurl:     {report.url}")
+    if report.server_version:
+        out.print(f"server:  PostgreSQL {report.server_version}")
+    if report.detail:
+        out.print(f"detail:  {report.detail}")
+
+
+@task(help={"yes": "Do not ask before deleting the local database's data."})
+@reports_errors
+def reset(c: Context, yes: bool = False) -> None:
+    """Throw away the local database's data and start it fresh (Supabase's base schema, no migrations)."""
+    proj = project()
+    local_env = environments.resolve(proj, "local")
+    # Deleting local data is never undone: ask as if local were protected.
+    environments.confirm(
+        replace(local_env, protected=True), action="delete all local data", yes=yes, interactive=interactive()
+    )
+    backend = local_backend.recorded_backend(proj)
+    if backend == "docker":
+        supabase = cli(proj)
+        local_backend.run_docker(supabase, ["stop", "--no-backup"], echo_cli)
+        local_backend.run_docker(supabase, ["start"], echo_cli)
+        out.print("local Supabase (docker) restarted with empty data")
+        return
+    cluster = local_backend.cluster_for(proj, _settings(proj))
+    cluster.destroy()
+    cluster.start()
+    local_backend.record_backend(proj, "cluster")
+    out.print(f"local cluster recreated at {cluster.url.masked}: run invoke db.push to apply migrations")

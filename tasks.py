@@ -1,0 +1,9 @@
+"""Invoke entry point: assembles the task namespace and nothing else."""
+
+from invoke import Collection
+
+from supadeploy.tasks import db, local
+
+ns = Collection()
+ns.add_collection(Collection.from_module(db))
+ns.add_collection(Collection.from_module(local))

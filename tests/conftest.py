@@ -1,0 +1,173 @@
+"""A real PostgreSQL for the whole session, started by supadeploy's own local-cluster code.
+
+With SUPADEPLOY_TEST_DATABASE_URL set (a GitHub Actions service container, say) that
+server is used instead. Either way Supabase's base schema is loaded once into a template
+database, and each test gets its own database cloned from it by pytest-postgresql's janitor.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+from pytest_postgresql.janitor import DatabaseJanitor
+
+from supadeploy.database import DbUrl, run_sql_file
+from supadeploy.local_backend import LocalCluster, free_port
+
+REPO = Path(__file__).resolve().parents[1]
+TEMPLATE_DB = "supadeploy_template"
+_counter = itertools.count()
+
+
+@dataclass(frozen=True)
+class Server:
+    """Where the session's server listens, as the superuser."""
+
+    url: DbUrl
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[Server]:
+    """Start (or adopt) the session's PostgreSQL server."""
+    external = os.environ.get("SUPADEPLOY_TEST_DATABASE_URL")
+    if external:
+        yield Server(DbUrl.parse(external))
+        return
+    root = Path(tempfile.mkdtemp(prefix="supadeploy-tests-", dir="/tmp"))
+    root.chmod(0o755)  # the postgres system user must enter it when we run as root
+    cluster = LocalCluster(root=root, port=free_port(), durable=False)
+    cluster.start()
+    try:
+        yield Server(cluster.url)
+    finally:
+        cluster.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _janitor(server: Server, dbname: str, **kwargs: object) -> DatabaseJanitor:
+    url = server.url
+    return DatabaseJanitor(
+        user=url.user,
+        host=url.host,
+        port=url.port,
+        dbname=dbname,
+        password=url.password,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture(scope="session")
+def template_db(pg_server: Server) -> Iterator[str]:
+    """A template database holding Supabase's base schema (sql/supabase_compat.sql)."""
+    janitor = _janitor(pg_server, TEMPLATE_DB, as_template=True)
+    janitor.drop()
+    with janitor:
+        with psycopg.connect(pg_server.url.with_dbname(TEMPLATE_DB).raw, autocommit=True) as conn:
+            run_sql_file(conn, "supabase_compat.sql")
+        yield TEMPLATE_DB
+
+
+@pytest.fixture
+def db_url(pg_server: Server, template_db: str) -> Iterator[DbUrl]:
+    """A fresh database for one test, cloned from the template."""
+    name = f"t{os.getpid()}_{next(_counter)}"
+    with _janitor(pg_server, name, template_dbname=template_db):
+        yield pg_server.url.with_dbname(name)
+
+
+@pytest.fixture
+def conn(db_url: DbUrl) -> Iterator[psycopg.Connection]:
+    """An autocommit superuser connection to the test's database."""
+    with psycopg.connect(db_url.raw, autocommit=True) as connection:
+        yield connection
+
+
+@dataclass
+class ProjectDir:
+    """A throwaway Supabase project: config.toml, migrations and .env files."""
+
+    root: Path
+
+    @property
+    def migrations(self) -> Path:
+        return self.root / "supabase" / "migrations"
+
+    def add_migration(self, version: str, name: str, body: str) -> Path:
+        path = self.migrations / f"{version}_{name}.sql"
+        path.write_text(body)
+        return path
+
+    def set_env(self, name: str, **values: str) -> None:
+        lines = [f"{key}={value}" for key, value in values.items()]
+        (self.root / f".env.{name}").write_text("\n".join(lines) + "\n")
+
+
+@pytest.fixture
+def project_dir(tmp_path: Path) -> ProjectDir:
+    """An empty project with this repo's supabase/config.toml."""
+    (tmp_path / "supabase" / "migrations").mkdir(parents=True)
+    shutil.copy(REPO / "supabase" / "config.toml", tmp_path / "supabase" / "config.toml")
+    return ProjectDir(tmp_path)
+
+
+def clean_environ(**extra: str) -> dict[str, str]:
+    """The process environment without anything that would point tests at a real database."""
+    env = {k: v for k, v in os.environ.items() if not (k.startswith("SUPADEPLOY_") or k.startswith("SUPABASE_"))}
+    env.pop("PGPASSWORD", None)
+    env.update(extra)
+    return env
+
+
+@dataclass(frozen=True)
+class Ran:
+    """One finished `invoke` run."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+def run_invoke(project: ProjectDir, *args: str, stdin: str | None = None, **env: str) -> Ran:
+    """Run `invoke <args>` as a user would, from the project folder, with this repo's tasks.py."""
+    argv = [sys.executable, "-m", "invoke", "--search-root", str(REPO), *args]
+    done = subprocess.run(
+        argv,
+        cwd=project.root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=clean_environ(SUPADEPLOY_PROJECT_DIR=str(project.root), **env),
+        input=stdin if stdin is not None else "",
+        check=False,
+    )
+    return Ran(done.returncode, done.stdout, done.stderr)
+
+
+SUPABASE_BIN = REPO / "node_modules" / ".bin" / "supabase"
+
+
+def raw_supabase(project: ProjectDir, *args: str, url: DbUrl) -> subprocess.CompletedProcess[str]:
+    """The raw Supabase CLI, as a user would type it, with the URL (password included) on argv."""
+    return subprocess.run(
+        [str(SUPABASE_BIN), *args, f"--remote={url.raw}", "--workdir", str(project.root)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        stdin=subprocess.DEVNULL,
+        env=clean_environ(PGSSLMODE="disable"),
+    )

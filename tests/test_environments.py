@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+import pytest
+
+from supadeploy import environments
+from supadeploy.database import DbUrl
+from supadeploy.errors import ConfigError, ConfirmationRequired
+from supadeploy.project import Project, find_project
+
+from .conftest import ProjectDir
+
+
+def project_of(project_dir: ProjectDir) -> Project:
+    return Project(project_dir.root)
+
+
+def test_env_file_overrides_dotenv_and_process_overrides_both(project_dir: ProjectDir) -> None:
+    (project_dir.root / ".env").write_text("SUPABASE_DB_URL=postgresql://u:a@base:5432/db\nSUPADEPLOY_PROTECTED=true\n")
+    project_dir.set_env("staging", SUPABASE_DB_URL="postgresql://u:b@staging:5432/db")
+    proj = project_of(project_dir)
+    staging = environments.resolve(proj, "staging", environ={})
+    assert staging.url.host == "staging"
+    assert staging.source == ".env.staging"
+    assert staging.protected  # from .env
+    from_ci = environments.resolve(proj, "staging", environ={"SUPABASE_DB_URL": "postgresql://u:c@ci:6000/db"})
+    assert (from_ci.url.host, from_ci.url.port) == ("ci", 6000)
+    assert from_ci.source == "the process environment"
+
+
+def test_unrelated_process_variables_are_not_read(project_dir: ProjectDir) -> None:
+    project_dir.set_env("staging", SUPABASE_DB_URL="postgresql://u:b@staging:5432/db")
+    env = environments.resolve(project_of(project_dir), "staging", environ={"HOME": "/root", "PATH": "/bin"})
+    assert "HOME" not in env.settings
+
+
+def test_local_defaults_to_the_local_backend(project_dir: ProjectDir) -> None:
+    local = environments.resolve(project_of(project_dir), "local", environ={"SUPADEPLOY_LOCAL_PORT": "6543"})
+    assert local.url.masked == "postgresql://postgres:****@127.0.0.1:6543/postgres"
+    assert not local.protected
+
+
+def test_unknown_environment_names_the_file_to_create(project_dir: ProjectDir) -> None:
+    with pytest.raises(ConfigError) as caught:
+        environments.resolve(project_of(project_dir), "prod", environ={})
+    message = str(caught.value)
+    assert "unknown environment 'prod'" in message and ".env.prod" in message
+    assert "local, staging, production" in message
+
+
+def test_missing_url_names_file_and_variable(project_dir: ProjectDir) -> None:
+    with pytest.raises(ConfigError, match=r"'staging' has no SUPABASE_DB_URL: set it in \.env\.staging"):
+        environments.resolve(project_of(project_dir), "staging", environ={})
+
+
+def test_malformed_names_are_refused(project_dir: ProjectDir) -> None:
+    with pytest.raises(ConfigError, match="invalid environment name"):
+        environments.resolve(project_of(project_dir), "../etc", environ={})
+
+
+def test_custom_environment_from_its_file(project_dir: ProjectDir) -> None:
+    project_dir.set_env("qa", SUPABASE_DB_URL="postgresql://u:p@qa:5432/db", SUPADEPLOY_PROTECTED="yes")
+    proj = project_of(project_dir)
+    assert environments.expand(proj, "all") == ["local", "staging", "production", "qa"]
+    qa = environments.resolve(proj, "qa", environ={})
+    assert qa.protected
+
+
+def test_production_is_always_protected(project_dir: ProjectDir) -> None:
+    project_dir.set_env("production", SUPABASE_DB_URL="postgresql://u:p@prod:5432/db", SUPADEPLOY_PROTECTED="false")
+    assert environments.resolve(project_of(project_dir), "production", environ={}).protected
+
+
+def test_a_non_url_is_refused_without_echoing_it(project_dir: ProjectDir) -> None:
+    project_dir.set_env("staging", SUPABASE_DB_URL="host=db password=hunter2")
+    with pytest.raises(ConfigError) as caught:
+        environments.resolve(project_of(project_dir), "staging", environ={})
+    assert "hunter2" not in str(caught.value)
+
+
+def protected_env() -> environments.Environment:
+    return environments.Environment("production", DbUrl.parse("postgresql://u:p@h/db"), protected=True, source="x")
+
+
+def test_protected_needs_yes_when_not_interactive() -> None:
+    with pytest.raises(ConfirmationRequired, match="pass --yes"):
+        environments.confirm(protected_env(), action="push", yes=False, interactive=False)
+    environments.confirm(protected_env(), action="push", yes=True, interactive=False)
+
+
+def test_interactive_confirmation_needs_the_typed_name() -> None:
+    environments.confirm(protected_env(), action="push", yes=False, interactive=True, ask=lambda _: "production")
+    with pytest.raises(ConfirmationRequired, match="not confirmed"):
+        environments.confirm(protected_env(), action="push", yes=False, interactive=True, ask=lambda _: "y")
+
+
+def test_unprotected_needs_no_confirmation() -> None:
+    env = environments.Environment("staging", DbUrl.parse("postgresql://u:p@h/db"), protected=False, source="x")
+    environments.confirm(env, action="push", yes=False, interactive=False, ask=lambda _: pytest.fail("asked"))
+
+
+def test_project_found_upward_or_from_variable(project_dir: ProjectDir) -> None:
+    nested = project_dir.root / "a" / "b"
+    nested.mkdir(parents=True)
+    assert find_project(nested, environ={}).root == project_dir.root.resolve()
+    assert find_project(environ={"SUPADEPLOY_PROJECT_DIR": str(project_dir.root)}).root == project_dir.root.resolve()
+    with pytest.raises(ConfigError, match="no supabase/config.toml"):
+        find_project(project_dir.root.parent, environ={})
+
+
+def test_every_variable_read_is_documented_in_the_readme() -> None:
+    from .conftest import REPO
+
+    readme = (REPO / "README.md").read_text()
+    missing = [name for name in environments.VARIABLES if f"`{name}`" not in readme]
+    assert missing == []

@@ -1,0 +1,96 @@
+"""The Docker-free local backend, on real PostgreSQL binaries, run as the postgres user under root."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from supadeploy.errors import LocalBackendError
+from supadeploy.local_backend import LocalCluster, find_bindir, free_port
+
+from .conftest import ProjectDir, Server, run_invoke
+
+
+@pytest.fixture
+def scratch_root() -> Iterator[Path]:
+    root = Path(tempfile.mkdtemp(prefix="supadeploy-cluster-", dir="/tmp"))
+    root.chmod(0o755)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_finds_server_binaries_of_version_15_or_newer() -> None:
+    bindir = find_bindir()
+    assert (bindir / "initdb").is_file() and (bindir / "postgres").is_file()
+
+
+def test_missing_binaries_say_what_to_install(tmp_path: Path) -> None:
+    with pytest.raises(LocalBackendError, match="install postgresql-15"):
+        find_bindir({"PATH": str(tmp_path), "SUPADEPLOY_PG_BINDIR": str(tmp_path)}, debian_glob=str(tmp_path / "*"))
+
+
+def test_start_is_idempotent_status_reports_and_stop_stops(scratch_root: Path) -> None:
+    cluster = LocalCluster(root=scratch_root, port=free_port(), durable=False)
+    assert cluster.status().running is False
+    assert cluster.start() is True
+    try:
+        assert cluster.start() is False
+        status = cluster.status()
+        assert status.running and status.server_version and int(status.server_version.split(".")[0]) >= 15
+        assert "****" in status.url and ":postgres@" not in status.url
+        with psycopg.connect(cluster.url.raw) as conn:
+            roles = {r for (r,) in conn.execute("select rolname from pg_roles")}
+            assert {"anon", "authenticated", "service_role", "authenticator", "supabase_admin"} <= roles
+            bypass = conn.execute("select rolbypassrls from pg_roles where rolname = 'service_role'").fetchone()
+            assert bypass == (True,)
+            exts = {e for (e,) in conn.execute("select extname from pg_extension")}
+            assert {"pgcrypto", "uuid-ossp"} <= exts
+    finally:
+        assert cluster.stop() is True
+    assert cluster.stop() is False
+    assert cluster.status().running is False
+
+
+def test_a_port_taken_by_another_server_is_refused(scratch_root: Path, pg_server: Server) -> None:
+    if not pg_server.url.is_loopback:
+        pytest.skip("needs the session server on loopback")
+    cluster = LocalCluster(root=scratch_root, port=pg_server.url.port, durable=False)
+    with pytest.raises(LocalBackendError, match=f"port {pg_server.url.port} is already in use"):
+        cluster.start()
+
+
+def test_password_auth_is_enforced_over_tcp(pg_server: Server) -> None:
+    if pg_server.url.password != "postgres":
+        pytest.skip("only for the session's own cluster")
+    wrong = pg_server.url.raw.replace(":postgres@", ":wrong@")
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+        psycopg.connect(wrong).close()
+
+
+def test_local_tasks_start_status_stop(project_dir: ProjectDir, scratch_root: Path) -> None:
+    port = str(free_port())
+    env = {
+        "SUPADEPLOY_LOCAL_DIR": str(scratch_root / "local"),
+        "SUPADEPLOY_LOCAL_PORT": port,
+        "SUPADEPLOY_LOCAL_BACKEND": "cluster",
+    }
+    first = run_invoke(project_dir, "local.start", **env)
+    assert first.returncode == 0, first.output
+    assert "started" in first.stdout
+    try:
+        again = run_invoke(project_dir, "local.start", **env)
+        assert again.returncode == 0 and "already running" in again.stdout
+        status = run_invoke(project_dir, "local.status", "--json", **env)
+        assert status.returncode == 0, status.output
+        assert '"running": true' in status.stdout and f":{port}/" in status.stdout
+        assert ":postgres@" not in status.output
+    finally:
+        stopped = run_invoke(project_dir, "local.stop", **env)
+    assert stopped.returncode == 0 and "stopped" in stopped.stdout
+    nothing = run_invoke(project_dir, "local.stop", **env)
+    assert "nothing to stop" in nothing.stdout

@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from supadeploy.errors import MigrationFileError
+from supadeploy.migrations import check_name, discover
+
+
+def touch(folder: Path, name: str, body: str = "select 1;") -> None:
+    (folder / name).write_text(body)
+
+
+def test_discover_orders_versions_numerically(tmp_path: Path) -> None:
+    touch(tmp_path, "20240101000000_b.sql")
+    touch(tmp_path, "9_a.sql")
+    touch(tmp_path, "100_c.sql")
+    found = discover(tmp_path)
+    assert [m.version for m in found] == ["9", "100", "20240101000000"]
+    assert [m.name for m in found] == ["a", "c", "b"]
+
+
+def test_hidden_files_and_folders_are_ignored(tmp_path: Path) -> None:
+    touch(tmp_path, ".gitkeep", "")
+    (tmp_path / "drafts").mkdir()
+    touch(tmp_path, "1_one.sql")
+    assert [m.filename for m in discover(tmp_path)] == ["1_one.sql"]
+
+
+@pytest.mark.parametrize("bad", ["badname.sql", "2024_init.SQL", "v1_init.sql", "1-init.sql", "1_.sql", "1_x.txt"])
+def test_malformed_file_names_are_refused(tmp_path: Path, bad: str) -> None:
+    touch(tmp_path, "1_fine.sql")
+    touch(tmp_path, bad)
+    with pytest.raises(MigrationFileError) as caught:
+        discover(tmp_path)
+    assert f"malformed migration file name {bad}" in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_duplicate_versions_are_refused_naming_both_files(tmp_path: Path) -> None:
+    touch(tmp_path, "20240101000000_create_a.sql")
+    touch(tmp_path, "20240101000000_create_b.sql")
+    with pytest.raises(MigrationFileError) as caught:
+        discover(tmp_path)
+    message = str(caught.value)
+    assert "duplicate migration version 20240101000000" in message
+    assert "create_a.sql" in message and "create_b.sql" in message
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    touch(tmp_path, "junk.sql")
+    touch(tmp_path, "5_a.sql")
+    touch(tmp_path, "5_b.sql")
+    with pytest.raises(MigrationFileError) as caught:
+        discover(tmp_path)
+    assert len(caught.value.problems) == 2
+
+
+def test_missing_folder_means_no_migrations(tmp_path: Path) -> None:
+    assert discover(tmp_path / "nope") == []
+
+
+@pytest.mark.parametrize("name", ["add_teams", "v2", "a"])
+def test_good_migration_names(name: str) -> None:
+    check_name(name)
+
+
+@pytest.mark.parametrize("name", ["Bad Name", "", "add-teams", "_x", "../escape", "x" * 101, "Teams"])
+def test_bad_migration_names(name: str) -> None:
+    with pytest.raises(MigrationFileError, match="invalid migration name"):
+        check_name(name)
+
+
+def test_sha256_is_of_the_file_bytes(tmp_path: Path) -> None:
+    touch(tmp_path, "1_a.sql", "create table a();")
+    (migration,) = discover(tmp_path)
+    assert migration.sha256() == hashlib.sha256(b"create table a();").hexdigest()

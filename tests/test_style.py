@@ -1,0 +1,33 @@
+"""The house rules that a machine can check: ruff clean, no Invoke in the library, nothing at import time."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from .conftest import REPO
+
+
+def test_ruff_is_clean() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--output-format", "concise", "src", "tests", "bench", "tasks.py"],
+        cwd=REPO, capture_output=True, text=True, check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_library_does_not_import_invoke() -> None:
+    library = [p for p in (REPO / "src" / "supadeploy").glob("*.py")]
+    offenders = [p.name for p in library if "import invoke" in p.read_text() or "from invoke" in p.read_text()]
+    assert offenders == []
+
+
+def test_listing_tasks_touches_no_database(tmp_path) -> None:  # noqa: ANN001
+    # No project, no .env, an unroutable URL: --list must still work, so nothing runs at import time.
+    done = subprocess.run(
+        [sys.executable, "-m", "invoke", "--search-root", str(REPO), "--list"],
+        cwd=tmp_path, capture_output=True, text=True, check=False,
+        env={"PATH": "/usr/bin:/bin", "SUPABASE_DB_URL": "postgresql://x:y@127.0.0.1:1/db"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "db.push" in done.stdout
