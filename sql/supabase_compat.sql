@@ -219,3 +219,7 @@ $$;
 alter function storage.foldername(text) owner to supabase_storage_admin;
 alter function storage.filename(text) owner to supabase_storage_admin;
 alter function storage.extension(text) owner to supabase_storage_admin;
+
+-- PostgREST reads its in-database configuration from the authenticator role; the
+-- advisors read the exposed schemas from the same setting.
+alter role authenticator set pgrst.db_schemas = 'public, graphql_public';

@@ -14,10 +14,12 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+import psycopg.sql
 import pytest
 from pytest_postgresql.janitor import DatabaseJanitor
 
@@ -171,3 +173,45 @@ def raw_supabase(project: ProjectDir, *args: str, url: DbUrl) -> subprocess.Comp
         stdin=subprocess.DEVNULL,
         env=clean_environ(PGSSLMODE="disable"),
     )
+
+
+SCHEMA_TEMPLATE_DB = "supadeploy_schema_template"
+
+
+@pytest.fixture(scope="session")
+def schema_template(pg_server: Server, template_db: str) -> Iterator[str]:
+    """A template database with every migration of this repo pushed by the real Supabase CLI."""
+    from supadeploy import commands
+    from supadeploy.environments import Environment
+    from supadeploy.project import Project
+    from supadeploy.supabase_cli import find_cli
+
+    from .postgrest import AUTHENTICATOR_PASSWORD
+
+    with psycopg.connect(pg_server.url.raw, autocommit=True) as admin:
+        admin.execute(
+            psycopg.sql.SQL("alter role authenticator password {}").format(psycopg.sql.Literal(AUTHENTICATOR_PASSWORD))
+        )
+    janitor = _janitor(pg_server, SCHEMA_TEMPLATE_DB, template_dbname=template_db, as_template=True)
+    janitor.drop()
+    with janitor:
+        repo = Project(REPO)
+        url = pg_server.url.with_dbname(SCHEMA_TEMPLATE_DB)
+        env = Environment("local", url, protected=False, source="tests")
+        commands.push(repo, env, find_cli(repo))
+        yield SCHEMA_TEMPLATE_DB
+
+
+@contextmanager
+def database_from(server: Server, template: str, prefix: str) -> Iterator[DbUrl]:
+    """A database cloned from a template, dropped afterwards."""
+    name = f"{prefix}{os.getpid()}_{next(_counter)}"
+    with _janitor(server, name, template_dbname=template):
+        yield server.url.with_dbname(name)
+
+
+@pytest.fixture
+def app_url(pg_server: Server, schema_template: str) -> Iterator[DbUrl]:
+    """A fresh database holding the shipped schema, for one test."""
+    with database_from(pg_server, schema_template, "app") as url:
+        yield url

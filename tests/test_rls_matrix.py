@@ -1,0 +1,176 @@
+"""Every identity x every table x select/insert/update/delete, as PostgREST would run it.
+
+Each cell targets the team "Vision" (or a row in it) and expects allow or deny. Deny means the
+statement touched no row or was refused with SQLSTATE 42501; allow means it touched exactly one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from supadeploy.database import DbUrl
+
+from . import world
+from .conftest import Server, database_from
+from .postgrest import attempt, authenticator_url
+
+pytestmark = pytest.mark.e2e
+
+P = {
+    "team": world.TEAM,
+    "project": world.PROJECT,
+    "deployment": world.DEPLOYMENT,
+    "invitation": world.INVITATION,
+    "generation": world.GENERATION,
+    "model": world.MODEL,
+    "subscription": world.SUBSCRIPTION,
+    "campaign": world.CAMPAIGN,
+    "other_member": world.OTHER_MEMBER,
+    "admin": world.ADMIN,
+    "newcomer": world.NEWCOMER,
+}
+# For inserts: the acting user, or (service_role) the other member.
+ME = "coalesce((select auth.uid()), %(other_member)s)"
+
+STATEMENTS: dict[str, dict[str, str]] = {
+    "profiles": {
+        "select": "select id from public.profiles where id = %(admin)s",
+        "insert": "insert into public.profiles (id, email) values (%(newcomer)s, 'x@y.z') "
+        "on conflict (id) do update set email = excluded.email",
+        "update": "update public.profiles set display_name = 'renamed' where id = %(admin)s",
+        "delete": "delete from public.profiles where id = %(admin)s",
+    },
+    "teams": {
+        "select": "select id from public.teams where id = %(team)s",
+        "insert": f"insert into public.teams (name, created_by) values ('new team', {ME})",
+        "update": "update public.teams set name = 'renamed' where id = %(team)s",
+        "delete": "delete from public.teams where id = %(team)s",
+    },
+    "team_members": {
+        "select": "select user_id from public.team_members where team_id = %(team)s and user_id = %(other_member)s",
+        "insert": "insert into public.team_members (team_id, user_id, role) values (%(team)s, %(newcomer)s, 'member')",
+        "update": "update public.team_members set role = 'viewer' "
+        "where team_id = %(team)s and user_id = %(other_member)s",
+        "delete": "delete from public.team_members where team_id = %(team)s and user_id = %(other_member)s",
+    },
+    "team_invitations": {
+        "select": "select id from public.team_invitations where id = %(invitation)s",
+        "insert": f"insert into public.team_invitations (team_id, email, role, token_hash, invited_by) "
+        f"values (%(team)s, 'new@vision.test', 'member', extensions.digest('s2', 'sha256'), {ME})",
+        "update": "update public.team_invitations set expires_at = now() + interval '30 days' "
+        "where id = %(invitation)s",
+        "delete": "delete from public.team_invitations where id = %(invitation)s",
+    },
+    "projects": {
+        "select": "select id from public.projects where id = %(project)s",
+        "insert": "insert into public.projects (team_id, name) values (%(team)s, 'another')",
+        "update": "update public.projects set name = 'renamed' where id = %(project)s",
+        "delete": "delete from public.projects where id = %(project)s",
+    },
+    "deployments": {
+        "select": "select id from public.deployments where id = %(deployment)s",
+        "insert": "insert into public.deployments (project_id, team_id, environment) "
+        "values (%(project)s, %(team)s, 'production')",
+        "update": "update public.deployments set status = 'failed' where id = %(deployment)s",
+        "delete": "delete from public.deployments where id = %(deployment)s",
+    },
+    "ai_generations": {
+        "select": "select id from public.ai_generations where id = %(generation)s",
+        "insert": f"insert into public.ai_generations (user_id, team_id, prompt, model) "
+        f"values ({ME}, %(team)s, 'a lamp', 'gen-3d-1')",
+        "update": "update public.ai_generations set status = 'running' where id = %(generation)s",
+        "delete": "delete from public.ai_generations where id = %(generation)s",
+    },
+    "models_3d": {
+        "select": "select id from public.models_3d where id = %(model)s",
+        "insert": f"insert into public.models_3d (user_id, team_id, name, storage_path, format, size_bytes) "
+        f"values ({ME}, %(team)s, 'lamp', 'models/lamp.glb', 'glb', 10)",
+        "update": "update public.models_3d set name = 'renamed' where id = %(model)s",
+        "delete": "delete from public.models_3d where id = %(model)s",
+    },
+    "subscriptions": {
+        "select": "select id from public.subscriptions where id = %(subscription)s",
+        "insert": "insert into public.subscriptions (team_id, stripe_customer_id, plan, status) "
+        "values (%(team)s, 'cus_X', 'pro', 'active')",
+        "update": "update public.subscriptions set plan = 'free' where id = %(subscription)s",
+        "delete": "delete from public.subscriptions where id = %(subscription)s",
+    },
+    "ad_campaigns": {
+        "select": "select id from public.ad_campaigns where id = %(campaign)s",
+        "insert": "insert into public.ad_campaigns (team_id, name) values (%(team)s, 'spring')",
+        "update": "update public.ad_campaigns set budget_cents = 1 where id = %(campaign)s",
+        "delete": "delete from public.ad_campaigns where id = %(campaign)s",
+    },
+}
+
+TEAM_READERS = {"viewer", "member", "admin", "owner", "service_role"}
+MEMBERS_UP = {"member", "admin", "owner", "service_role"}
+ADMINS_UP = {"admin", "owner", "service_role"}
+ALLOWED: dict[str, dict[str, set[str]]] = {
+    "profiles": {
+        "select": TEAM_READERS,
+        "insert": {"service_role"},
+        "update": {"admin", "service_role"},
+        "delete": {"service_role"},
+    },
+    "teams": {
+        "select": TEAM_READERS,
+        "insert": {"outsider", "viewer", "member", "admin", "owner", "service_role"},
+        "update": ADMINS_UP,
+        "delete": {"owner", "service_role"},
+    },
+    "team_members": {"select": TEAM_READERS, "insert": ADMINS_UP, "update": ADMINS_UP, "delete": ADMINS_UP},
+    "team_invitations": {"select": ADMINS_UP, "insert": ADMINS_UP, "update": {"service_role"}, "delete": ADMINS_UP},
+    "projects": {"select": TEAM_READERS, "insert": ADMINS_UP, "update": ADMINS_UP, "delete": ADMINS_UP},
+    "deployments": {"select": TEAM_READERS, "insert": MEMBERS_UP, "update": MEMBERS_UP, "delete": ADMINS_UP},
+    "ai_generations": {"select": TEAM_READERS, "insert": MEMBERS_UP, "update": MEMBERS_UP, "delete": ADMINS_UP},
+    "models_3d": {"select": TEAM_READERS, "insert": MEMBERS_UP, "update": MEMBERS_UP, "delete": ADMINS_UP},
+    "subscriptions": {
+        "select": ADMINS_UP,
+        "insert": {"service_role"},
+        "update": {"service_role"},
+        "delete": {"service_role"},
+    },
+    "ad_campaigns": {"select": TEAM_READERS, "insert": MEMBERS_UP, "update": MEMBERS_UP, "delete": ADMINS_UP},
+}
+METHODS = {"select": "GET", "insert": "POST", "update": "PATCH", "delete": "DELETE"}
+CELLS = [
+    (table, op, who)
+    for table in STATEMENTS
+    for op in ("select", "insert", "update", "delete")
+    for who in world.IDENTITIES
+]
+
+
+@pytest.fixture(scope="module")
+def world_url(pg_server: Server, schema_template: str) -> Iterator[DbUrl]:
+    with database_from(pg_server, schema_template, "rls") as url:
+        with psycopg.connect(url.raw, autocommit=True) as owner:
+            world.build(owner)
+        yield url
+
+
+@pytest.fixture(scope="module")
+def as_authenticator(world_url: DbUrl) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(authenticator_url(world_url).raw, autocommit=True) as conn:
+        yield conn
+
+
+def test_every_exposed_table_is_in_the_matrix(as_authenticator: psycopg.Connection) -> None:
+    rows = as_authenticator.execute(
+        "select c.relname, c.relrowsecurity from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+        "where n.nspname = 'public' and c.relkind in ('r', 'p', 'v', 'm')"
+    ).fetchall()
+    assert {name for name, _ in rows} == set(STATEMENTS)
+    assert all(rls for _, rls in rows)
+
+
+@pytest.mark.parametrize(("table", "op", "who"), CELLS, ids=[f"{t}-{o}-{w}" for t, o, w in CELLS])
+def test_access(as_authenticator: psycopg.Connection, table: str, op: str, who: str) -> None:
+    touched = attempt(as_authenticator, world.IDENTITIES[who], STATEMENTS[table][op], P, METHODS[op])
+    expected = "allow" if who in ALLOWED[table][op] else "deny"
+    actual = "allow" if touched == 1 else "deny" if touched in (0, -1) else f"touched {touched} rows"
+    assert actual == expected
