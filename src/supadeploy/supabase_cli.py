@@ -142,12 +142,13 @@ class SupabaseCli:
             return tuple(started)
         raise push_failure(run.lines, started)
 
+    def json(self, args: Sequence[str], *, url: DbUrl | None = None) -> dict[str, Any]:
+        """Run a command with --output-format json and return its parsed payload; raise on an error payload."""
+        return _json(self.capture([*args, "--output-format", "json"], url=url))
+
     def migration_list(self, url: DbUrl) -> list[dict[str, Any]]:
         """`supabase migration list --remote=<url> --output-format json`, parsed."""
-        run = self.capture(
-            ["migration", "list", f"--remote={url.without_password}", "--output-format", "json"], url=url
-        )
-        payload = _json(run)
+        payload = self.json(["migration", "list", f"--remote={url.without_password}"], url=url)
         return list(payload.get("migrations", []))
 
     def migration_new(self, name: str) -> Path:

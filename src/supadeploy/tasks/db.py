@@ -7,7 +7,7 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from rich.table import Table
 
-from supadeploy import commands, environments
+from supadeploy import checks, commands, environments
 from supadeploy.tasks.boundary import (
     cli,
     echo_cli,
@@ -102,3 +102,49 @@ def reset(c: Context, env: str = "local") -> None:
     result = commands.reset(proj, target, cli(proj), on_line=echo_cli)
     applied = len(result.applied) if result else "all"
     out.print(f"reset done: {applied} migration(s) applied")
+
+
+@task(help={"env": "Environment to test (default: local); protected environments are refused."})
+@reports_errors
+def test(c: Context, env: str = "local") -> None:
+    """Run the pgTAP suite in supabase/tests with pg_prove (what `supabase test db` runs, without Docker)."""
+    proj = project()
+    target = environment(proj, env)
+    out.print(f"pgTAP on {target}")
+    checks.pgtap(proj, target, on_line=echo_cli)
+    out.print("pgTAP: all tests passed")
+
+
+@task(
+    help={
+        "env": ENV_HELP,
+        "level": "Fail on findings at or above this level: info, warn (default) or error.",
+        "type": "Advisors to run: all (default), security or performance.",
+        "json": "Print JSON instead of a table.",
+    }
+)
+@reports_errors
+def advisors(c: Context, env: str = "local", level: str = "warn", type: str = "all", json: bool = False) -> None:
+    """Run Supabase's security and performance advisors; exit non-zero on findings at or above --level."""
+    checks.check_level(level)
+    proj = project()
+    target = environment(proj, env)
+    findings = checks.advisors(cli(proj), target, kind=type)
+    failing = checks.at_or_above(findings, level)
+    if json:
+        print_json(
+            {"env": target.name, "level": level, "findings": [f.as_dict() for f in findings], "failing": len(failing)}
+        )
+    else:
+        table = Table(title=f"advisors on {target.name}")
+        for column in ("level", "name", "detail"):
+            table.add_column(column)
+        styles = {"error": "red", "warn": "yellow", "info": "dim"}
+        for finding in failing:
+            table.add_row(f"[{styles[finding.level]}]{finding.level.upper()}[/]", finding.name, finding.detail)
+        if failing:
+            out.print(table)
+        counts = {lvl: sum(f.level == lvl for f in findings) for lvl in checks.LEVELS}
+        out.print(f"{counts['error']} error, {counts['warn']} warn, {counts['info']} info (shown: {level} and up)")
+    if failing:
+        raise Exit(f"error: {len(failing)} advisor finding(s) at or above {level} on {target.name}", code=1)
