@@ -42,15 +42,20 @@ create trigger teams_touch_updated_at
 -- Membership helper for policies: the caller's teams where their role is at least
 -- min_role. SECURITY DEFINER so it reads team_members without recursing into its
 -- policies; policies call it as (select private.team_ids(...)) so it runs once per query.
+-- PL/pgSQL rather than SQL: a SECURITY DEFINER SQL function is never inlined and is
+-- planned on every call, while PL/pgSQL keeps its plan for the session.
 create function private.team_ids(min_role public.team_role default 'viewer') returns uuid[]
-language sql
+language plpgsql
 stable
 security definer
 set search_path = ''
 as $$
-  select coalesce(array_agg(m.team_id), '{}')
-  from public.team_members m
-  where m.user_id = (select auth.uid()) and m.role >= min_role
+begin
+  return coalesce(
+    (select array_agg(m.team_id) from public.team_members m
+     where m.user_id = (select auth.uid()) and m.role >= min_role),
+    '{}');
+end
 $$;
 revoke execute on function private.team_ids(public.team_role) from public;
 grant execute on function private.team_ids(public.team_role) to authenticated, service_role;
