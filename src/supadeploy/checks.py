@@ -13,14 +13,10 @@ from typing import Any
 from supadeploy.environments import Environment
 from supadeploy.errors import ConfigError, SupadeployError
 from supadeploy.project import Project
-from supadeploy.supabase_cli import LineSink, SupabaseCli
+from supadeploy.supabase_cli import LineSink, SupabaseCli, discard
 
 LEVELS = ("info", "warn", "error")
 TESTS_DIR = Path("supabase") / "tests"
-
-
-def _ignore(_line: str) -> None:
-    """Drop a line."""
 
 
 @dataclass(frozen=True)
@@ -78,7 +74,7 @@ def advisors(cli: SupabaseCli, env: Environment, *, kind: str = "all") -> list[F
     return sorted(findings, key=lambda f: (-LEVELS.index(f.level), f.name, f.detail))
 
 
-def pgtap(project: Project, env: Environment, *, on_line: LineSink = _ignore) -> None:
+def pgtap(project: Project, env: Environment, *, on_line: LineSink = discard) -> None:
     """Run supabase/tests/**/*.sql with pg_prove; raises when a test fails."""
     if env.protected:
         raise ConfigError(f"db.test writes test rows (rolled back) and is refused on protected {env.name}")

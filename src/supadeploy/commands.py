@@ -16,11 +16,7 @@ from supadeploy.errors import ConfigError, SupadeployError
 from supadeploy.local_backend import COMPAT_SQL, recorded_backend, run_docker
 from supadeploy.migrations import MigrationFile, check_name, discover
 from supadeploy.project import Project
-from supadeploy.supabase_cli import LineSink, SupabaseCli
-
-
-def _ignore(_line: str) -> None:
-    """Drop a line."""
+from supadeploy.supabase_cli import LineSink, SupabaseCli, discard
 
 
 @dataclass(frozen=True)
@@ -61,7 +57,7 @@ def push(
     dry_run: bool = False,
     include_all: bool = False,
     include_seed: bool = False,
-    on_line: LineSink = _ignore,
+    on_line: LineSink = discard,
 ) -> PushResult:
     """Check files and history, then `supabase db push`; refuses before the CLI runs when it would misbehave."""
     files = discover(project.migrations_dir)
@@ -172,7 +168,7 @@ def new_migration(project: Project, cli: SupabaseCli, name: str) -> Path:
     return cli.migration_new(name)
 
 
-def reset(project: Project, env: Environment, cli: SupabaseCli, *, on_line: LineSink = _ignore) -> PushResult | None:
+def reset(project: Project, env: Environment, cli: SupabaseCli, *, on_line: LineSink = discard) -> PushResult | None:
     """Rebuild a local database from empty: Supabase's base, every migration, then the seed."""
     if env.name != "local" or not env.url.is_loopback:
         raise ConfigError(

@@ -19,17 +19,13 @@ from supadeploy.database import DbUrl, connect, run_sql_file, server_version
 from supadeploy.environments import DEFAULT_LOCAL_PORT, LOCAL_PASSWORD, LOCAL_PORT_VARIABLE
 from supadeploy.errors import LocalBackendError, SupadeployError
 from supadeploy.project import Project
-from supadeploy.supabase_cli import LineSink, SupabaseCli
+from supadeploy.supabase_cli import LineSink, SupabaseCli, discard
 
 MIN_SERVER_MAJOR = 15
 SERVER_USER = "postgres"  # initdb and postgres refuse to run as root
 COMPAT_SQL = "supabase_compat.sql"
 STATE_FILE = "backend.json"
 _VERSION = re.compile(r"(\d+)(?:\.(\d+))?")
-
-
-def _ignore(_line: str) -> None:
-    """Drop a line."""
 
 
 @dataclass(frozen=True)
@@ -367,7 +363,7 @@ def record_backend(project: Project, backend: str | None) -> None:
     path.write_text(json.dumps({"backend": backend}) + "\n")
 
 
-def run_docker(cli: SupabaseCli, args: Sequence[str], on_line: LineSink = _ignore) -> None:
+def run_docker(cli: SupabaseCli, args: Sequence[str], on_line: LineSink = discard) -> None:
     """`supabase start|stop|status` for the Docker backend."""
     run = cli.stream(args, on_line=on_line)
     if run.returncode != 0:

@@ -26,8 +26,8 @@ _CREATED = re.compile(r"Created new migration at (?P<path>\S+\.sql)")
 LineSink = Callable[[str], None]
 
 
-def _ignore(_line: str) -> None:
-    """Drop a line."""
+def discard(_line: str) -> None:
+    """A LineSink that drops every line."""
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ class SupabaseCli:
                 env.setdefault("PGSSLMODE", "disable")
         return env
 
-    def stream(self, args: Sequence[str], *, url: DbUrl | None = None, on_line: LineSink = _ignore) -> CliRun:
+    def stream(self, args: Sequence[str], *, url: DbUrl | None = None, on_line: LineSink = discard) -> CliRun:
         """Run the CLI, passing each output line (stdout and stderr merged, scrubbed) to on_line."""
         lines: list[str] = []
         try:
@@ -126,7 +126,7 @@ class SupabaseCli:
         dry_run: bool = False,
         include_all: bool = False,
         include_seed: bool = False,
-        on_line: LineSink = _ignore,
+        on_line: LineSink = discard,
     ) -> tuple[str, ...]:
         """`supabase db push --remote=<url> --yes`; returns the files applied, raises PushFailed."""
         args = ["db", "push", f"--remote={url.without_password}", "--yes"]
