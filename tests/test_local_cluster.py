@@ -94,3 +94,28 @@ def test_local_tasks_start_status_stop(project_dir: ProjectDir, scratch_root: Pa
     assert stopped.returncode == 0 and "stopped" in stopped.stdout
     nothing = run_invoke(project_dir, "local.stop", **env)
     assert "nothing to stop" in nothing.stdout
+
+
+def test_local_reset_needs_yes_and_wipes_the_data(project_dir: ProjectDir, scratch_root: Path) -> None:
+    port = free_port()
+    env = {
+        "SUPADEPLOY_LOCAL_DIR": str(scratch_root / "local"),
+        "SUPADEPLOY_LOCAL_PORT": str(port),
+        "SUPADEPLOY_LOCAL_BACKEND": "cluster",
+    }
+    assert run_invoke(project_dir, "local.start", **env).returncode == 0
+    url = f"postgresql://postgres:postgres@127.0.0.1:{port}/postgres"
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("create table precious (id int)")
+        refused = run_invoke(project_dir, "local.reset", **env)
+        assert refused.returncode == 1 and "--yes" in refused.stderr
+        with psycopg.connect(url) as conn:
+            assert conn.execute("select to_regclass('public.precious')").fetchone() != (None,)
+        reset = run_invoke(project_dir, "local.reset", "--yes", **env)
+        assert reset.returncode == 0, reset.output
+        with psycopg.connect(url) as conn:
+            assert conn.execute("select to_regclass('public.precious')").fetchone() == (None,)
+            assert conn.execute("select to_regprocedure('auth.uid()') is not null").fetchone() == (True,)
+    finally:
+        run_invoke(project_dir, "local.stop", **env)

@@ -70,7 +70,7 @@ create table public.ad_campaigns (
   team_id uuid not null references public.teams (id) on delete cascade,
   name text not null check (char_length(name) between 1 and 200),
   budget_cents bigint not null default 0 check (budget_cents >= 0),
-  currency char(3) not null default 'USD' check (currency ~ '^[A-Z]{3}$'),
+  currency text not null default 'USD' check (currency ~ '^[A-Z]{3}$'),
   status public.campaign_status not null default 'draft',
   starts_on date,
   ends_on date,
@@ -92,7 +92,7 @@ create policy "ai_generations: owner and team read"
   on public.ai_generations for select to authenticated
   using (user_id = (select auth.uid()) or team_id = any ((select private.team_ids('viewer'))::uuid[]));
 
-create policy "ai_generations: users create their own, in teams they are members of"
+create policy "ai_generations: users create their own, in their teams"
   on public.ai_generations for insert to authenticated
   with check (
     user_id = (select auth.uid())
@@ -115,7 +115,7 @@ create policy "models_3d: owner and team read"
   on public.models_3d for select to authenticated
   using (user_id = (select auth.uid()) or team_id = any ((select private.team_ids('viewer'))::uuid[]));
 
-create policy "models_3d: users create their own, in teams they are members of"
+create policy "models_3d: users create their own, in their teams"
   on public.models_3d for insert to authenticated
   with check (
     user_id = (select auth.uid())
