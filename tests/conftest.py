@@ -215,3 +215,8 @@ def app_url(pg_server: Server, schema_template: str) -> Iterator[DbUrl]:
     """A fresh database holding the shipped schema, for one test."""
     with database_from(pg_server, schema_template, "app") as url:
         yield url
+
+
+def rls_table(name: str, columns: str = "id int") -> str:
+    """A migration body creating one table the lint accepts (RLS enabled in the same file)."""
+    return f"create table {name} ({columns}); alter table {name} enable row level security;"

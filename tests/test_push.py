@@ -13,7 +13,7 @@ from supadeploy.errors import ConfigError, DatabaseUnreachable, MigrationFileErr
 from supadeploy.project import Project
 from supadeploy.supabase_cli import find_cli
 
-from .conftest import ProjectDir, raw_supabase
+from .conftest import ProjectDir, raw_supabase, rls_table
 
 pytestmark = pytest.mark.e2e
 
@@ -35,8 +35,8 @@ def tables(conn: psycopg.Connection) -> set[str]:
 
 def test_push_applies_and_the_raw_cli_agrees(project_dir: ProjectDir, db_url: DbUrl, conn: psycopg.Connection) -> None:
     proj, env = setup(project_dir, db_url)
-    project_dir.add_migration("20240101000000", "create_a", "create table a (id int primary key);")
-    project_dir.add_migration("20240102000000", "create_b", "create table b (id int primary key);")
+    project_dir.add_migration("20240101000000", "create_a", rls_table("a", "id int primary key"))
+    project_dir.add_migration("20240102000000", "create_b", rls_table("b", "id int primary key"))
     lines: list[str] = []
     result = commands.push(proj, env, find_cli(proj), on_line=lines.append)
     assert result.applied == ("20240101000000_create_a.sql", "20240102000000_create_b.sql")
@@ -55,11 +55,11 @@ def test_push_applies_and_the_raw_cli_agrees(project_dir: ProjectDir, db_url: Db
 
 def test_a_raw_cli_push_shows_as_applied_in_status(project_dir: ProjectDir, db_url: DbUrl) -> None:
     proj, _ = setup(project_dir, db_url)
-    project_dir.add_migration("20240101000000", "create_a", "create table a (id int);")
-    project_dir.add_migration("20240102000000", "create_b", "create table b (id int);")
+    project_dir.add_migration("20240101000000", "create_a", rls_table("a", "id int"))
+    project_dir.add_migration("20240102000000", "create_b", rls_table("b", "id int"))
     raw = raw_supabase(project_dir, "db", "push", "--yes", url=db_url)
     assert raw.returncode == 0, raw.stdout + raw.stderr
-    project_dir.add_migration("20240103000000", "create_c", "create table c (id int);")
+    project_dir.add_migration("20240103000000", "create_c", rls_table("c", "id int"))
     report = commands.status(proj, ["local"], environ={})
     assert report.ok
     assert [(r.version, r.applied["local"]) for r in report.rows] == [
@@ -73,11 +73,13 @@ def test_a_failing_migration_names_file_and_statement_and_is_rolled_back(
     project_dir: ProjectDir, db_url: DbUrl, conn: psycopg.Connection
 ) -> None:
     proj, env = setup(project_dir, db_url)
-    project_dir.add_migration("20240101000000", "good", "create table good (id int);")
+    project_dir.add_migration("20240101000000", "good", rls_table("good", "id int"))
     project_dir.add_migration(
-        "20240102000000", "bad", "create table half (id int);\ninsert into missing_table values (1);\n"
+        "20240102000000",
+        "bad",
+        rls_table("half", "id int") + "\ninsert into missing_table values (1);\n",
     )
-    project_dir.add_migration("20240103000000", "later", "create table later (id int);")
+    project_dir.add_migration("20240103000000", "later", rls_table("later", "id int"))
     with pytest.raises(PushFailed) as caught:
         commands.push(proj, env, find_cli(proj))
     failure = caught.value
@@ -98,8 +100,8 @@ def test_bad_files_are_refused_before_anything_is_applied(
     project_dir: ProjectDir, db_url: DbUrl, conn: psycopg.Connection, filename: str, expected: str
 ) -> None:
     proj, env = setup(project_dir, db_url)
-    project_dir.add_migration("20240101000000", "create_a", "create table a (id int);")
-    (project_dir.migrations / filename).write_text("create table z (id int);")
+    project_dir.add_migration("20240101000000", "create_a", rls_table("a", "id int"))
+    (project_dir.migrations / filename).write_text(rls_table("z", "id int"))
     with pytest.raises(MigrationFileError, match=expected):
         commands.push(proj, env, find_cli(proj))
     assert tables(conn) == set()
@@ -118,9 +120,9 @@ def test_an_unreachable_database_is_named_without_password(project_dir: ProjectD
 
 def test_out_of_order_files_need_include_all(project_dir: ProjectDir, db_url: DbUrl, conn: psycopg.Connection) -> None:
     proj, env = setup(project_dir, db_url)
-    project_dir.add_migration("20240102000000", "newer", "create table newer (id int);")
+    project_dir.add_migration("20240102000000", "newer", rls_table("newer", "id int"))
     commands.push(proj, env, find_cli(proj))
-    project_dir.add_migration("20240101000000", "older", "create table older (id int);")
+    project_dir.add_migration("20240101000000", "older", rls_table("older", "id int"))
     with pytest.raises(SupadeployError, match="older than the newest migration applied on local.*--include-all"):
         commands.push(proj, env, find_cli(proj))
     assert "older" not in tables(conn)
@@ -131,10 +133,10 @@ def test_out_of_order_files_need_include_all(project_dir: ProjectDir, db_url: Db
 
 def test_versions_applied_remotely_but_missing_locally_are_refused(project_dir: ProjectDir, db_url: DbUrl) -> None:
     proj, env = setup(project_dir, db_url)
-    gone = project_dir.add_migration("20240101000000", "gone", "create table gone (id int);")
+    gone = project_dir.add_migration("20240101000000", "gone", rls_table("gone", "id int"))
     commands.push(proj, env, find_cli(proj))
     gone.unlink()
-    project_dir.add_migration("20240102000000", "next", "create table nxt (id int);")
+    project_dir.add_migration("20240102000000", "next", rls_table("nxt", "id int"))
     with pytest.raises(SupadeployError, match="no local file: 20240101000000.*db.repair"):
         commands.push(proj, env, find_cli(proj))
     report = commands.status(proj, ["local"], environ={})
@@ -144,7 +146,7 @@ def test_versions_applied_remotely_but_missing_locally_are_refused(project_dir: 
 
 def test_dry_run_applies_nothing(project_dir: ProjectDir, db_url: DbUrl, conn: psycopg.Connection) -> None:
     proj, env = setup(project_dir, db_url)
-    project_dir.add_migration("20240101000000", "create_a", "create table a (id int);")
+    project_dir.add_migration("20240101000000", "create_a", rls_table("a", "id int"))
     result = commands.push(proj, env, find_cli(proj), dry_run=True)
     assert [f.filename for f in result.plan.pending] == ["20240101000000_create_a.sql"]
     assert tables(conn) == set() and versions(db_url) == []
@@ -152,7 +154,7 @@ def test_dry_run_applies_nothing(project_dir: ProjectDir, db_url: DbUrl, conn: p
 
 def test_status_reads_several_environments_and_reports_the_unreachable(project_dir: ProjectDir, db_url: DbUrl) -> None:
     proj, env = setup(project_dir, db_url)
-    project_dir.add_migration("20240101000000", "create_a", "create table a (id int);")
+    project_dir.add_migration("20240101000000", "create_a", rls_table("a", "id int"))
     commands.push(proj, env, find_cli(proj))
     project_dir.set_env("staging", SUPABASE_DB_URL="postgresql://postgres:x@127.0.0.1:1/postgres")
     report = commands.status(proj, environments.expand(proj, "all"), environ={})
@@ -166,7 +168,7 @@ def test_status_reads_several_environments_and_reports_the_unreachable(project_d
 
 def test_reset_rebuilds_local_from_migrations_and_seed(project_dir: ProjectDir, db_url: DbUrl) -> None:
     proj, env = setup(project_dir, db_url)
-    project_dir.add_migration("20240101000000", "create_a", "create table a (id int);")
+    project_dir.add_migration("20240101000000", "create_a", rls_table("a", "id int"))
     (project_dir.root / "supabase" / "seed.sql").write_text("insert into a values (42);")
     commands.push(proj, env, find_cli(proj))
     with connect(db_url) as c:

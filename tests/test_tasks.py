@@ -9,7 +9,7 @@ import pytest
 
 from supadeploy.database import DbUrl
 
-from .conftest import REPO, ProjectDir, run_invoke
+from .conftest import REPO, ProjectDir, rls_table, run_invoke
 
 pytestmark = pytest.mark.e2e
 SECRET = "Sekr1t-Pw-7731"
@@ -59,7 +59,7 @@ def test_every_task_and_option_has_help() -> None:
 
 def test_push_then_status_without_leaking_the_password(project_dir: ProjectDir, deployer_url: DbUrl) -> None:
     project_dir.set_env("local", SUPABASE_DB_URL=deployer_url.raw)
-    project_dir.add_migration("20240101000000", "create_a", "create table a (id int);")
+    project_dir.add_migration("20240101000000", "create_a", rls_table("a", "id int"))
     pushed = run_invoke(project_dir, "db.push")
     assert pushed.returncode == 0, pushed.output
     assert "applied 1 migration(s) to local" in pushed.stdout
@@ -79,7 +79,11 @@ def test_push_then_status_without_leaking_the_password(project_dir: ProjectDir, 
 
 def test_a_failed_push_exits_non_zero_with_one_line(project_dir: ProjectDir, deployer_url: DbUrl) -> None:
     project_dir.set_env("local", SUPABASE_DB_URL=deployer_url.raw)
-    project_dir.add_migration("20240101000000", "broken", "create table a (id int);\nselect * from nope;\n")
+    project_dir.add_migration(
+        "20240101000000",
+        "broken",
+        rls_table("a", "id int") + "\nselect * from nope;\n",
+    )
     ran = run_invoke(project_dir, "db.push")
     assert ran.returncode == 1
     assert_one_line_error(
@@ -118,8 +122,8 @@ def test_unreachable_database_names_host_and_port(project_dir: ProjectDir) -> No
 
 def test_malformed_file_is_refused_and_nothing_applied(project_dir: ProjectDir, deployer_url: DbUrl) -> None:
     project_dir.set_env("local", SUPABASE_DB_URL=deployer_url.raw)
-    project_dir.add_migration("20240101000000", "create_a", "create table a (id int);")
-    (project_dir.migrations / "create_b.sql").write_text("create table b (id int);")
+    project_dir.add_migration("20240101000000", "create_a", rls_table("a", "id int"))
+    (project_dir.migrations / "create_b.sql").write_text(rls_table("b", "id int"))
     ran = run_invoke(project_dir, "db.push")
     assert ran.returncode == 1
     assert_one_line_error(ran.output, "malformed migration file name create_b.sql")
@@ -129,7 +133,7 @@ def test_malformed_file_is_refused_and_nothing_applied(project_dir: ProjectDir, 
 
 def test_production_needs_yes_when_not_interactive(project_dir: ProjectDir, deployer_url: DbUrl) -> None:
     project_dir.set_env("production", SUPABASE_DB_URL=deployer_url.raw)
-    project_dir.add_migration("20240101000000", "create_a", "create table a (id int);")
+    project_dir.add_migration("20240101000000", "create_a", rls_table("a", "id int"))
     refused = run_invoke(project_dir, "db.push", "--env", "production")
     assert refused.returncode == 1
     assert_one_line_error(refused.output, "production is protected", "--yes")
@@ -158,7 +162,7 @@ def test_db_new_creates_a_timestamped_file(project_dir: ProjectDir) -> None:
 
 def test_db_reset_rebuilds_local(project_dir: ProjectDir, deployer_url: DbUrl, pg_server: object) -> None:
     project_dir.set_env("local", SUPABASE_DB_URL=deployer_url.raw)
-    project_dir.add_migration("20240101000000", "create_a", "create table a (id int);")
+    project_dir.add_migration("20240101000000", "create_a", rls_table("a", "id int"))
     ran = run_invoke(project_dir, "db.reset")
     assert ran.returncode == 0, ran.output
     assert "reset done: 1 migration(s) applied" in ran.stdout

@@ -10,6 +10,7 @@ from pathlib import Path
 from psycopg import sql
 
 from supadeploy import environments
+from supadeploy import lint as migration_lint
 from supadeploy.database import AppliedMigration, applied_migrations, connect, run_sql_file, version_key
 from supadeploy.environments import Environment
 from supadeploy.errors import ConfigError, SupadeployError
@@ -31,11 +32,12 @@ class PushPlan:
 
 @dataclass(frozen=True)
 class PushResult:
-    """What a push did."""
+    """What a push did, and the lint warnings on what it pushed."""
 
     plan: PushPlan
     applied: tuple[str, ...]
     dry_run: bool
+    warnings: tuple[migration_lint.Finding, ...] = ()
 
 
 def plan_push(files: Sequence[MigrationFile], applied: Sequence[AppliedMigration], env: str) -> PushPlan:
@@ -57,9 +59,10 @@ def push(
     dry_run: bool = False,
     include_all: bool = False,
     include_seed: bool = False,
+    lint: bool = True,
     on_line: LineSink = discard,
 ) -> PushResult:
-    """Check files and history, then `supabase db push`; refuses before the CLI runs when it would misbehave."""
+    """Check files, history and lint, then `supabase db push`; refuses before the CLI runs when it would misbehave."""
     files = discover(project.migrations_dir)
     with connect(env.url) as conn:
         applied = applied_migrations(conn)
@@ -77,10 +80,26 @@ def push(
         )
     if not plan.pending and not include_seed:
         return PushResult(plan, (), dry_run)
+    warnings: tuple[migration_lint.Finding, ...] = ()
+    if lint and plan.pending:
+        findings = migration_lint.lint(project, [f.path for f in plan.pending])
+        if migration_lint.errors(findings):
+            raise migration_lint.LintFailed(findings)
+        warnings = tuple(findings)
     applied_files = cli.push(
         env.url, dry_run=dry_run, include_all=include_all, include_seed=include_seed, on_line=on_line
     )
-    return PushResult(plan, applied_files, dry_run)
+    return PushResult(plan, applied_files, dry_run, warnings)
+
+
+def files_to_lint(project: Project, env: Environment | None) -> list[MigrationFile]:
+    """Every migration file, or only those not yet applied on `env`."""
+    files = discover(project.migrations_dir)
+    if env is None:
+        return files
+    with connect(env.url) as conn:
+        applied = applied_migrations(conn)
+    return list(plan_push(files, applied, env.name).pending)
 
 
 @dataclass(frozen=True)
@@ -186,4 +205,5 @@ def reset(project: Project, env: Environment, cli: SupabaseCli, *, on_line: Line
     with connect(env.url) as conn:
         run_sql_file(conn, COMPAT_SQL)
     seed = project.seed_file.is_file()
-    return push(project, env, cli, include_all=True, include_seed=seed, on_line=on_line)
+    # Reset replays files that were linted when they were first pushed.
+    return push(project, env, cli, include_all=True, include_seed=seed, lint=False, on_line=on_line)

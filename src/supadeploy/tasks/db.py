@@ -8,10 +8,12 @@ from invoke.exceptions import Exit
 from rich.table import Table
 
 from supadeploy import checks, commands, environments
+from supadeploy import lint as migration_lint
 from supadeploy.tasks.boundary import (
     cli,
     echo_cli,
     environment,
+    err,
     interactive,
     out,
     print_json,
@@ -37,18 +39,31 @@ def new(c: Context, name: str) -> None:
         "dry_run": "List what would be applied; change nothing.",
         "include_all": "Also apply files older than the newest applied migration.",
         "yes": "Confirm a protected environment without a prompt (required when stdin is not a terminal).",
+        "skip_lint": "Push without linting the pending files first (printed, never silent).",
     }
 )
 @reports_errors
-def push(c: Context, env: str = "local", dry_run: bool = False, include_all: bool = False, yes: bool = False) -> None:
-    """Apply pending migrations to an environment (wraps `supabase db push`)."""
+def push(
+    c: Context,
+    env: str = "local",
+    dry_run: bool = False,
+    include_all: bool = False,
+    yes: bool = False,
+    skip_lint: bool = False,
+) -> None:
+    """Lint and apply pending migrations to an environment (wraps `supabase db push`)."""
     proj = project()
     target = environment(proj, env)
     supabase = cli(proj)
     if not dry_run:
         environments.confirm(target, action="push migrations", yes=yes, interactive=interactive())
     out.print(f"pushing to {target}")
-    result = commands.push(proj, target, supabase, dry_run=dry_run, include_all=include_all, on_line=echo_cli)
+    if skip_lint:
+        err.print("lint skipped (--skip-lint): pending files were not checked", style="yellow")
+    result = commands.push(
+        proj, target, supabase, dry_run=dry_run, include_all=include_all, lint=not skip_lint, on_line=echo_cli
+    )
+    show_findings(result.warnings)
     if not result.plan.pending:
         out.print(f"{target.name} is up to date: nothing to push")
     elif dry_run:
@@ -148,3 +163,53 @@ def advisors(c: Context, env: str = "local", level: str = "warn", type: str = "a
         out.print(f"{counts['error']} error, {counts['warn']} warn, {counts['info']} info (shown: {level} and up)")
     if failing:
         raise Exit(f"error: {len(failing)} advisor finding(s) at or above {level} on {target.name}", code=1)
+
+
+def show_findings(findings: tuple[migration_lint.Finding, ...] | list[migration_lint.Finding]) -> None:
+    """Print lint findings as a table (and as GitHub annotations inside Actions)."""
+    if not findings:
+        return
+    if migration_lint.in_github_actions():
+        for finding in findings:
+            print(finding.annotation())
+    table = Table(title="migration lint")
+    for column in ("level", "where", "rule", "problem", "fix"):
+        table.add_column(column)
+    for f in findings:
+        level = "[red]error[/red]" if f.level == "error" else "[yellow]warn[/yellow]"
+        table.add_row(level, f"{f.file}:{f.line}", f.rule, f.message, f.fix)
+    err.print(table)
+
+
+@task(
+    help={
+        "env": "Lint only the files not yet applied on this environment (default: every migration file).",
+        "json": "Print JSON instead of a table.",
+    }
+)
+@reports_errors
+def lint(c: Context, env: str = "", json: bool = False) -> None:
+    """Lint migration files: squawk plus Supabase rules (RLS, SECURITY DEFINER, grants, policies, transactions).
+
+    Rules: rls-not-enabled, security-definer-search-path, security-definer-exposed, anon-write-grant,
+    policy-without-roles, policy-per-row-call, transaction-control, concurrently-not-alone,
+    enum-value-not-alone, plus squawk's. Suppress one statement with the comment line
+    `-- supadeploy-ignore <rule>: <reason>` directly above it (`supadeploy-ignore-file` for the file).
+    """
+    proj = project()
+    target = environment(proj, env) if env else None
+    files = commands.files_to_lint(proj, target)
+    findings = migration_lint.lint(proj, [f.path for f in files])
+    failing = migration_lint.errors(findings)
+    if json:
+        print_json(
+            {"files": [f.filename for f in files], "findings": [f.as_dict() for f in findings], "errors": len(failing)}
+        )
+    else:
+        show_findings(findings)
+        scope = f"pending on {target.name}" if target else "in supabase/migrations"
+        out.print(
+            f"linted {len(files)} file(s) {scope}: {len(failing)} error(s), {len(findings) - len(failing)} warning(s)"
+        )
+    if failing:
+        raise Exit(f"error: {len(failing)} lint error(s)", code=1)

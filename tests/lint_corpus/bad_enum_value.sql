@@ -1,0 +1,3 @@
+-- expect: enum-value-not-alone
+alter type public.deployment_status add value 'paused';
+update public.deployments set status = 'paused' where false;

@@ -1,0 +1,3 @@
+-- expect: rls-not-enabled
+create table notes (id bigint primary key);
+alter table other enable row level security;

@@ -1,0 +1,2 @@
+-- expect: syntax-error
+create tabel public.oops (id int);

@@ -1,0 +1,4 @@
+-- expect: transaction-control
+begin;
+create schema app;
+commit;

@@ -1,0 +1,3 @@
+-- expect: unknown-rule
+-- supadeploy-ignore no-such-rule: because
+select 1;

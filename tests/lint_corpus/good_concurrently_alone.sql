@@ -1,0 +1,2 @@
+-- expect:
+create index concurrently if not exists events_at_idx on app.events (at);

@@ -1,0 +1,2 @@
+-- expect:
+alter type public.deployment_status add value if not exists 'paused';

@@ -1,0 +1,7 @@
+-- expect:
+create function private.helper() returns int
+language sql security definer set search_path = ''
+as $$ select 1 $$;
+create function public.plain() returns int
+language sql set search_path = ''
+as $$ select 1 $$;
