@@ -2,8 +2,9 @@
 
 from invoke import Collection
 
-from supadeploy.tasks import db, local
+from supadeploy.tasks import db, env, local
 
 ns = Collection()
 ns.add_collection(Collection.from_module(db))
+ns.add_collection(Collection.from_module(env))
 ns.add_collection(Collection.from_module(local))

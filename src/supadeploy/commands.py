@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psycopg
 from psycopg import sql
 
-from supadeploy import environments
+from supadeploy import environments, ledger, validation
 from supadeploy import lint as migration_lint
-from supadeploy.database import AppliedMigration, applied_migrations, connect, run_sql_file, version_key
+from supadeploy.database import (
+    AppliedMigration,
+    applied_migrations,
+    connect,
+    push_lock,
+    refuse_transaction_pooler,
+    run_sql_file,
+    version_key,
+)
 from supadeploy.environments import Environment
-from supadeploy.errors import ConfigError, SupadeployError
+from supadeploy.errors import ConfigError, PushFailed, SupadeployError
 from supadeploy.local_backend import COMPAT_SQL, recorded_backend, run_docker
 from supadeploy.migrations import MigrationFile, check_name, discover
 from supadeploy.project import Project
@@ -38,6 +48,7 @@ class PushResult:
     applied: tuple[str, ...]
     dry_run: bool
     warnings: tuple[migration_lint.Finding, ...] = ()
+    validation: tuple[validation.FileCheck, ...] = ()
 
 
 def plan_push(files: Sequence[MigrationFile], applied: Sequence[AppliedMigration], env: str) -> PushPlan:
@@ -51,21 +62,43 @@ def plan_push(files: Sequence[MigrationFile], applied: Sequence[AppliedMigration
     return PushPlan(env, pending, out_of_order, remote_only)
 
 
-def push(
-    project: Project,
-    env: Environment,
-    cli: SupabaseCli,
-    *,
-    dry_run: bool = False,
-    include_all: bool = False,
-    include_seed: bool = False,
-    lint: bool = True,
-    on_line: LineSink = discard,
-) -> PushResult:
-    """Check files, history and lint, then `supabase db push`; refuses before the CLI runs when it would misbehave."""
-    files = discover(project.migrations_dir)
-    with connect(env.url) as conn:
-        applied = applied_migrations(conn)
+@dataclass(frozen=True)
+class Rails:
+    """How a push behaves on a target: lock wait, timeouts on the CLI's connection, retries."""
+
+    lock_wait: float = 600.0
+    lock_timeout: str = "5s"
+    statement_timeout: str = "15min"
+    retries: int = 3
+    backoff: float = 2.0
+
+    @classmethod
+    def of(cls, env: Environment) -> Rails:
+        """Read SUPADEPLOY_LOCK_WAIT, _LOCK_TIMEOUT, _STATEMENT_TIMEOUT and _LOCK_RETRIES from the environment."""
+        s = env.settings
+        try:
+            return cls(
+                lock_wait=float(s.get("SUPADEPLOY_LOCK_WAIT", cls.lock_wait)),
+                lock_timeout=s.get("SUPADEPLOY_LOCK_TIMEOUT", cls.lock_timeout),
+                statement_timeout=s.get("SUPADEPLOY_STATEMENT_TIMEOUT", cls.statement_timeout),
+                retries=int(s.get("SUPADEPLOY_LOCK_RETRIES", cls.retries)),
+            )
+        except ValueError as exc:
+            raise ConfigError(f"invalid push setting for {env.name}: {exc}") from None
+
+    def session_settings(self, env: Environment) -> dict[str, str] | None:
+        """Timeouts for the CLI's connection: protected environments only."""
+        if not env.protected:
+            return None
+        return {"lock_timeout": self.lock_timeout, "statement_timeout": self.statement_timeout}
+
+
+def _checked_plan(
+    conn: psycopg.Connection, files: Sequence[MigrationFile], env: Environment, *, include_all: bool, write: bool
+) -> PushPlan:
+    applied = applied_migrations(conn)
+    recorded = ledger.checksums(conn)
+    ledger.refuse_changed(env.name, ledger.verify(conn if write else None, files, applied, recorded))
     plan = plan_push(files, applied, env.name)
     if plan.remote_only:
         raise SupadeployError(
@@ -78,18 +111,78 @@ def push(
             f"{names} {'is' if len(plan.out_of_order) == 1 else 'are'} older than the newest migration "
             f"applied on {env.name}; rename to a newer version, or pass --include-all to apply out of order"
         )
-    if not plan.pending and not include_seed:
-        return PushResult(plan, (), dry_run)
-    warnings: tuple[migration_lint.Finding, ...] = ()
-    if lint and plan.pending:
-        findings = migration_lint.lint(project, [f.path for f in plan.pending])
-        if migration_lint.errors(findings):
-            raise migration_lint.LintFailed(findings)
-        warnings = tuple(findings)
-    applied_files = cli.push(
-        env.url, dry_run=dry_run, include_all=include_all, include_seed=include_seed, on_line=on_line
-    )
-    return PushResult(plan, applied_files, dry_run, warnings)
+    return plan
+
+
+def _lint(project: Project, plan: PushPlan) -> tuple[migration_lint.Finding, ...]:
+    findings = migration_lint.lint(project, [f.path for f in plan.pending])
+    if migration_lint.errors(findings):
+        raise migration_lint.LintFailed(findings)
+    return tuple(findings)
+
+
+def push(
+    project: Project,
+    env: Environment,
+    cli: SupabaseCli,
+    *,
+    dry_run: bool = False,
+    include_all: bool = False,
+    include_seed: bool = False,
+    lint: bool = True,
+    rails: Rails | None = None,
+    on_line: LineSink = discard,
+) -> PushResult:
+    """Push pending migrations with every rail on.
+
+    Under the target's advisory lock: verify applied files against their checksums, plan, lint,
+    run `supabase db push` (timeouts on protected targets, lock timeouts retried), record checksums.
+    """
+    rails = rails or Rails.of(env)
+    files = discover(project.migrations_dir)
+    refuse_transaction_pooler(env.url)
+    if dry_run:
+        with connect(env.url) as conn:
+            plan = _checked_plan(conn, files, env, include_all=include_all, write=False)
+        warnings = _lint(project, plan) if lint and plan.pending else ()
+        checks = validation.validate(project, env, cli, plan.pending, on_line=on_line) if plan.pending else ()
+        return PushResult(plan, (), dry_run=True, warnings=warnings, validation=tuple(checks))
+    with push_lock(env.url, wait_seconds=rails.lock_wait) as conn:
+        ledger.ensure(conn)
+        plan = _checked_plan(conn, files, env, include_all=include_all, write=True)
+        if not plan.pending and not include_seed:
+            return PushResult(plan, (), dry_run=False)
+        warnings = _lint(project, plan) if lint and plan.pending else ()
+        applied_files = _cli_push(cli, env, rails, include_all=include_all, include_seed=include_seed, on_line=on_line)
+        now_applied = {m.version for m in applied_migrations(conn)}
+        ledger.record(conn, [f for f in plan.pending if f.version in now_applied], "push")
+    return PushResult(plan, applied_files, dry_run=False, warnings=warnings)
+
+
+def _cli_push(
+    cli: SupabaseCli, env: Environment, rails: Rails, *, include_all: bool, include_seed: bool, on_line: LineSink
+) -> tuple[str, ...]:
+    """The CLI push, retried with backoff when a statement gave up waiting for a lock (SQLSTATE 55P03)."""
+    applied: list[str] = []
+    attempt = 0
+    while True:
+        try:
+            applied += cli.push(
+                env.url,
+                include_all=include_all,
+                include_seed=include_seed,
+                on_line=on_line,
+                session_settings=rails.session_settings(env),
+            )
+            return tuple(applied)
+        except PushFailed as failure:
+            applied += failure.applied
+            if "55P03" not in failure.detail or attempt >= rails.retries:
+                raise
+            attempt += 1
+            wait = rails.backoff**attempt
+            on_line(f"lock timeout in {failure.file}: retry {attempt}/{rails.retries} in {wait:.0f}s")
+            time.sleep(wait)
 
 
 def files_to_lint(project: Project, env: Environment | None) -> list[MigrationFile]:
@@ -207,3 +300,32 @@ def reset(project: Project, env: Environment, cli: SupabaseCli, *, on_line: Line
     seed = project.seed_file.is_file()
     # Reset replays files that were linted when they were first pushed.
     return push(project, env, cli, include_all=True, include_seed=seed, lint=False, on_line=on_line)
+
+
+def repair(
+    project: Project,
+    env: Environment,
+    cli: SupabaseCli,
+    versions: Sequence[str],
+    status: str,
+    *,
+    on_line: LineSink = discard,
+) -> None:
+    """`supabase migration repair`, under the push lock, keeping the checksum ledger in step."""
+    if status not in ("applied", "reverted"):
+        raise ConfigError(f"unknown status {status!r}: use applied or reverted")
+    if not versions or not all(v.isdigit() for v in versions):
+        raise ConfigError("--version takes migration versions (digits), comma-separated")
+    files = {f.version: f for f in discover(project.migrations_dir)}
+    if status == "applied":
+        missing = [v for v in versions if v not in files]
+        if missing:
+            raise ConfigError(f"no migration file for version(s) {', '.join(missing)}")
+    refuse_transaction_pooler(env.url)
+    with push_lock(env.url, wait_seconds=Rails.of(env).lock_wait) as conn:
+        ledger.ensure(conn)
+        cli.repair(env.url, versions, status)
+        if status == "applied":
+            ledger.record(conn, [files[v] for v in versions], "repair")
+        else:
+            ledger.forget(conn, versions)

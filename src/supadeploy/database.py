@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import psycopg
+from psycopg import sql
 
-from supadeploy.errors import ConfigError, DatabaseUnreachable
+from supadeploy.errors import ConfigError, DatabaseUnreachable, LockTimeout
 from supadeploy.project import sql_file
 
 _SCHEMES = ("postgres", "postgresql")
@@ -87,6 +88,37 @@ class DbUrl:
         parts = urlsplit(self.raw)
         raw = urlunsplit((parts.scheme, parts.netloc, "/" + quote(dbname), parts.query, parts.fragment))
         return DbUrl.parse(raw)
+
+
+TRANSACTION_POOLER_PORT = 6543
+PUSH_LOCK_KEY = 0x5355504144455059  # "SUPADEPY": one advisory lock per database for every push
+
+
+def refuse_transaction_pooler(url: DbUrl) -> None:
+    """Refuse Supabase's transaction-mode pooler: session advisory locks and DDL need a real session."""
+    if url.port == TRANSACTION_POOLER_PORT:
+        raise ConfigError(
+            f"{url.where} is a transaction-mode pooler (port {TRANSACTION_POOLER_PORT}), which cannot hold the "
+            "push lock: use the session-mode pooler on port 5432 of the same host, or the direct connection "
+            "db.<project-ref>.supabase.co:5432"
+        )
+
+
+@contextmanager
+def push_lock(url: DbUrl, *, wait_seconds: float) -> Iterator[psycopg.Connection]:
+    """Hold the database's push advisory lock on a dedicated connection; wait at most wait_seconds."""
+    with connect(url) as conn:
+        conn.execute(sql.SQL("set lock_timeout = {}").format(sql.Literal(f"{int(wait_seconds * 1000)}ms")))
+        try:
+            conn.execute("select pg_advisory_lock(%s)", (PUSH_LOCK_KEY,))
+        except psycopg.errors.LockNotAvailable:
+            raise LockTimeout(url.where, wait_seconds) from None
+        conn.execute("set lock_timeout = 0")
+        try:
+            yield conn
+        finally:
+            if not conn.closed:
+                conn.execute("select pg_advisory_unlock(%s)", (PUSH_LOCK_KEY,))
 
 
 def _reason(exc: psycopg.Error, url: DbUrl) -> str:

@@ -67,3 +67,27 @@ class DatabaseUnreachable(SupadeployError):
 
 class LocalBackendError(SupadeployError):
     """The local Supabase (Docker) or the Docker-free cluster cannot be run."""
+
+
+class LockTimeout(SupadeployError):
+    """Another push held the target's lock for longer than we were willing to wait."""
+
+    def __init__(self, where: str, seconds: float) -> None:
+        """Name the target and the wait."""
+        super().__init__(
+            f"another push has held the lock on {where} for more than {seconds:.0f}s: "
+            "wait for it to finish, or raise --lock-wait"
+        )
+
+
+class ChecksumMismatch(SupadeployError):
+    """An applied migration's file was edited after it was applied."""
+
+    def __init__(self, env: str, files: list[str]) -> None:
+        """Name the edited files and the two ways out."""
+        self.files = files
+        super().__init__(
+            f"{', '.join(files)} changed after {'it was' if len(files) == 1 else 'they were'} applied to {env}: "
+            "undo the edit and put the change in a new migration (invoke db.new), or accept the file as "
+            "applied with `invoke db.repair --env " + env + " --version <version> --status applied`"
+        )

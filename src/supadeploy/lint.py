@@ -415,3 +415,16 @@ def errors(findings: Sequence[Finding]) -> list[Finding]:
 def in_github_actions() -> bool:
     """True inside a GitHub Actions job."""
     return os.environ.get("GITHUB_ACTIONS") == "true"
+
+
+def split_statements(text: str) -> list[tuple[int, str]]:
+    """The file's statements with the line each starts on, split by the real PostgreSQL parser."""
+    encoded = text.encode()
+    spans = []
+    for raw in pglast.parse_sql(text):
+        start = raw.stmt_location or 0
+        end = start + raw.stmt_len if raw.stmt_len else len(encoded)
+        chunk = encoded[start:end].decode()
+        lead = len(chunk) - len(chunk.lstrip())
+        spans.append((encoded[:start].count(b"\n") + chunk[:lead].count("\n") + 1, chunk.strip()))
+    return spans

@@ -69,7 +69,7 @@ def find_bindir(environ: Mapping[str, str] | None = None, *, debian_glob: str = 
         candidates.append(Path(env["SUPADEPLOY_PG_BINDIR"]))
     on_path = shutil.which("initdb", path=env.get("PATH"))
     if on_path:
-        candidates.append(Path(on_path).parent)
+        candidates.append(Path(on_path).resolve().parent)  # Debian links /usr/local/bin/initdb into its bindir
     pg_config = shutil.which("pg_config", path=env.get("PATH"))
     if pg_config:
         done = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False)

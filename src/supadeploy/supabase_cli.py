@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,6 +30,15 @@ LineSink = Callable[[str], None]
 
 def discard(_line: str) -> None:
     """A LineSink that drops every line."""
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGKILL when our process dies, so a killed push never leaves the CLI running."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
 
 
 @dataclass(frozen=True)
@@ -61,8 +72,9 @@ class SupabaseCli:
         return [str(self.binary), *args, "--workdir", str(self.workdir), "--agent", "no"]
 
     @staticmethod
-    def _env(url: DbUrl | None) -> dict[str, str]:
+    def _env(url: DbUrl | None, extra: dict[str, str] | None = None) -> dict[str, str]:
         env = dict(os.environ)
+        env.update(extra or {})
         env.setdefault("DO_NOT_TRACK", "1")
         if url is not None:
             env.pop("PGPASSWORD", None)
@@ -73,7 +85,14 @@ class SupabaseCli:
                 env.setdefault("PGSSLMODE", "disable")
         return env
 
-    def stream(self, args: Sequence[str], *, url: DbUrl | None = None, on_line: LineSink = discard) -> CliRun:
+    def stream(
+        self,
+        args: Sequence[str],
+        *,
+        url: DbUrl | None = None,
+        on_line: LineSink = discard,
+        extra_env: dict[str, str] | None = None,
+    ) -> CliRun:
         """Run the CLI, passing each output line (stdout and stderr merged, scrubbed) to on_line."""
         lines: list[str] = []
         try:
@@ -83,8 +102,9 @@ class SupabaseCli:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 text=True,
-                env=self._env(url),
+                env=self._env(url, extra_env),
                 cwd=self.workdir,
+                preexec_fn=_die_with_parent,  # noqa: PLW1509 - no threads hold locks at this point
             )
         except OSError as exc:
             raise CliError(f"cannot run the Supabase CLI at {self.binary}: {exc.strerror}") from None
@@ -127,8 +147,12 @@ class SupabaseCli:
         include_all: bool = False,
         include_seed: bool = False,
         on_line: LineSink = discard,
+        session_settings: dict[str, str] | None = None,
     ) -> tuple[str, ...]:
-        """`supabase db push --remote=<url> --yes`; returns the files applied, raises PushFailed."""
+        """`supabase db push --remote=<url> --yes`; returns the files applied, raises PushFailed.
+
+        session_settings (lock_timeout, statement_timeout, ...) reach the CLI's connection through PGOPTIONS.
+        """
         args = ["db", "push", f"--remote={url.without_password}", "--yes"]
         if dry_run:
             args.append("--dry-run")
@@ -136,7 +160,10 @@ class SupabaseCli:
             args.append("--include-all")
         if include_seed:
             args.append("--include-seed")
-        run = self.stream(args, url=url, on_line=on_line)
+        extra = None
+        if session_settings:
+            extra = {"PGOPTIONS": " ".join(f"-c {k}={v}" for k, v in session_settings.items())}
+        run = self.stream(args, url=url, on_line=on_line, extra_env=extra)
         started = [m["file"] for m in map(_APPLYING.match, run.lines) if m]
         if run.returncode == 0:
             return tuple(started)
@@ -225,9 +252,27 @@ def find_cli(project: Project, environ: dict[str, str] | None = None) -> Supabas
             candidates.append(Path(on_path))
     for binary in candidates:
         if binary.is_file() and os.access(binary, os.X_OK):
+            binary = _native(binary)
             return SupabaseCli(binary=binary, version=_version(binary), workdir=project.root)
     where = f"{CLI_VARIABLE}={explicit}" if explicit else "node_modules/.bin or on PATH"
     raise CliError(f"the Supabase CLI was not found ({where}): run npm ci")
+
+
+def _native(binary: Path) -> Path:
+    """The platform binary behind npm's node shim, run directly: no node start-up, and a kill reaches it."""
+    resolved = binary.resolve()
+    if resolved.suffix != ".js":
+        return binary
+    scope = resolved.parents[2] / "@supabase"  # node_modules/supabase/dist/supabase.js -> node_modules/@supabase
+    for package in sorted(scope.glob("cli-*")):
+        native = package / "bin" / "supabase"
+        if native.is_file() and os.access(native, os.X_OK):
+            done = subprocess.run(
+                [str(native), "--version"], capture_output=True, check=False, stdin=subprocess.DEVNULL, timeout=60
+            )
+            if done.returncode == 0:
+                return native
+    return binary
 
 
 def _version(binary: Path) -> str:

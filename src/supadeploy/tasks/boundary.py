@@ -37,6 +37,13 @@ def reports_errors(body: F) -> F:
             raise Exit(f"error: {exc}", code=1) from None
         except KeyboardInterrupt:
             raise Exit("interrupted", code=130) from None
+        except (Exit, SystemExit):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the boundary: no user sees a traceback by default
+            if os.environ.get("SUPADEPLOY_DEBUG") == "1":
+                raise
+            raise Exit(f"error: unexpected {type(exc).__name__}: {exc} (SUPADEPLOY_DEBUG=1 shows the traceback)",
+                       code=1) from None
 
     return wrapper  # type: ignore[return-value]
 

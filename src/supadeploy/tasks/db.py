@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from invoke import task
 from invoke.context import Context
 from invoke.exceptions import Exit
 from rich.table import Table
 
-from supadeploy import checks, commands, environments
+from supadeploy import backups, checks, commands, environments, validation
+from supadeploy import drift as schema_drift
 from supadeploy import lint as migration_lint
 from supadeploy.tasks.boundary import (
     cli,
@@ -67,9 +70,11 @@ def push(
     if not result.plan.pending:
         out.print(f"{target.name} is up to date: nothing to push")
     elif dry_run:
-        out.print(f"dry run: {len(result.plan.pending)} migration(s) would be applied to {target.name}:")
-        for file in result.plan.pending:
-            out.print(f"  {file.filename}")
+        out.print(f"dry run on {target.name} ({result.validation[0].method if result.validation else 'none'}):")
+        marks = {True: "[green]would apply[/green]", False: "[red]would FAIL[/red]", None: "[yellow]not tried[/yellow]"}
+        for check in result.validation:
+            out.print(f"  {marks[check.ok]}  {check.filename}: {check.reason}")
+        validation.refuse_failures(result.validation)
     else:
         out.print(f"applied {len(result.applied)} migration(s) to {target.name}")
 
@@ -213,3 +218,78 @@ def lint(c: Context, env: str = "", json: bool = False) -> None:
         )
     if failing:
         raise Exit(f"error: {len(failing)} lint error(s)", code=1)
+
+
+@task(
+    help={
+        "env": ENV_HELP,
+        "version": "Migration version(s) to repair, comma-separated.",
+        "status": "applied (record the current file as applied, accepting its checksum) or reverted.",
+        "yes": "Confirm a protected environment without a prompt.",
+    }
+)
+@reports_errors
+def repair(c: Context, version: str, env: str = "local", status: str = "applied", yes: bool = False) -> None:
+    """Mark versions applied or reverted in the history (wraps `supabase migration repair`) and fix checksums."""
+    proj = project()
+    target = environment(proj, env)
+    versions = [v.strip() for v in version.split(",") if v.strip()]
+    environments.confirm(target, action=f"repair history ({status})", yes=yes, interactive=interactive())
+    commands.repair(proj, target, cli(proj), versions, status, on_line=echo_cli)
+    out.print(f"{target.name}: {', '.join(versions)} marked {status}")
+
+
+@task(help={"env": ENV_HELP, "backup_dir": "Folder for the dump and its manifest (default .supadeploy/backups)."})
+@reports_errors
+def backup(c: Context, env: str = "local", backup_dir: str = "") -> None:
+    """Back up an environment with pg_dump (custom format), verified with pg_restore --list, with a manifest."""
+    proj = project()
+    target = environment(proj, env)
+    manifest = backups.backup(proj, target, folder=backup_dir or None)
+    out.print(f"backup of {target.name}: {manifest.file} ({manifest.bytes} bytes, {manifest.entries} entries)")
+
+
+@task(
+    name="restore",
+    help={
+        "env": "Environment to restore into (default local; any other needs --yes and its confirmation).",
+        "from_": "The .dump file written by db.backup or env.promote.",
+        "yes": "Required for any environment but local.",
+    },
+)
+@reports_errors
+def restore(c: Context, from_: str, env: str = "local", yes: bool = False) -> None:
+    """Restore a backup into an environment (pg_restore --clean --if-exists, one transaction)."""
+    proj = project()
+    target = environment(proj, env)
+    if target.name != "local":
+        if not yes:
+            raise Exit(f"error: restoring into {target.name} replaces its data: pass --yes", code=1)
+        environments.confirm(
+            target, action="restore a backup", yes=not target.protected or not interactive(), interactive=interactive()
+        )
+    backups.restore(target, Path(from_))
+    out.print(f"restored {Path(from_).name} into {target.name}")
+
+
+@task(
+    help={
+        "env": ENV_HELP,
+        "scratch_url": "Server for the scratch database (default $SUPADEPLOY_SCRATCH_URL, else local's server).",
+        "json": "Print JSON instead of text.",
+    }
+)
+@reports_errors
+def drift(c: Context, env: str = "local", scratch_url: str = "", json: bool = False) -> None:
+    """Compare an environment's live schema with what its applied migrations build; non-zero exit on drift."""
+    proj = project()
+    target = environment(proj, env)
+    differences = schema_drift.drift(proj, target, cli(proj), scratch_url=scratch_url or None)
+    if json:
+        print_json({"env": target.name, "drift": [d.as_dict() for d in differences]})
+    else:
+        for difference in differences:
+            out.print(difference.describe(), markup=False)
+        out.print(f"{target.name}: {len(differences)} difference(s) from its migrations")
+    if differences:
+        raise Exit(f"error: {target.name} has drifted from its migrations ({len(differences)} difference(s))", code=1)

@@ -1,0 +1,108 @@
+"""db.drift: the live schema against the schema its applied migrations produce on a scratch database."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from supadeploy import environments
+from supadeploy.backups import MANAGED_SCHEMAS
+from supadeploy.database import DbUrl, applied_migrations, connect, run_sql_file
+from supadeploy.environments import Environment
+from supadeploy.errors import SupadeployError
+from supadeploy.local_backend import COMPAT_SQL
+from supadeploy.migrations import discover
+from supadeploy.project import CONFIG_FILE, MIGRATIONS_DIR, Project, sql_file
+from supadeploy.supabase_cli import SupabaseCli
+
+EXCLUDED = (*MANAGED_SCHEMAS, "supabase_migrations", "supadeploy")
+Snapshot = Mapping[tuple[str, str], str]
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One object that differs: only live, only expected, or defined differently."""
+
+    kind: str
+    name: str
+    live: str | None
+    expected: str | None
+
+    def describe(self) -> str:
+        """One line for people."""
+        if self.expected is None:
+            return f"+ {self.kind} {self.name}: in {self.where} but not made by any migration"
+        if self.live is None:
+            return f"- {self.kind} {self.name}: made by the migrations but missing from {self.where}"
+        return f"~ {self.kind} {self.name}: {self.where} has {self.live!r}, the migrations make {self.expected!r}"
+
+    where = "the live database"
+
+    def as_dict(self) -> dict[str, object]:
+        """For --json."""
+        return {"kind": self.kind, "name": self.name, "live": self.live, "expected": self.expected}
+
+
+def snapshot(conn: psycopg.Connection) -> dict[tuple[str, str], str]:
+    """Every object the migrations own, keyed by (kind, name)."""
+    rows = conn.execute(sql_file("schema_snapshot.sql").read_text(), {"excluded": list(EXCLUDED)}).fetchall()
+    return {(kind, name): definition or "" for kind, name, definition in rows}
+
+
+def compare(live: Snapshot, expected: Snapshot) -> list[Difference]:
+    """Objects only in one snapshot, or defined differently, in a stable order."""
+    differences = []
+    for key in sorted(set(live) | set(expected)):
+        if live.get(key) != expected.get(key):
+            differences.append(Difference(key[0], key[1], live.get(key), expected.get(key)))
+    return differences
+
+
+def _scratch_server(project: Project, env: Environment, override: str | None) -> DbUrl:
+    """--scratch-url, else SUPADEPLOY_SCRATCH_URL, else the local environment's server."""
+    raw = override or env.settings.get("SUPADEPLOY_SCRATCH_URL")
+    return DbUrl.parse(raw) if raw else environments.resolve(project, "local").url
+
+
+def drift(project: Project, env: Environment, cli: SupabaseCli, *, scratch_url: str | None = None) -> list[Difference]:
+    """Rebuild env's applied migrations on a scratch database (no Docker) and compare the two schemas."""
+    files = {f.version: f for f in discover(project.migrations_dir)}
+    with connect(env.url) as conn:
+        applied = applied_migrations(conn)
+        live = snapshot(conn)
+    missing = [m.version for m in applied if m.version not in files]
+    if missing:
+        raise SupadeployError(f"cannot rebuild {env.name}: no local file for applied version(s) {', '.join(missing)}")
+    server = _scratch_server(project, env, scratch_url)
+    name = f"supadeploy_drift_{os.getpid()}"
+    maintenance = server.with_dbname("postgres" if server.dbname != "postgres" else "template1")
+    workdir = Path(tempfile.mkdtemp(prefix="supadeploy-drift-"))
+    try:
+        (workdir / MIGRATIONS_DIR).mkdir(parents=True)
+        shutil.copy(project.root / CONFIG_FILE, workdir / CONFIG_FILE)
+        for migration in applied:
+            shutil.copy(files[migration.version].path, workdir / MIGRATIONS_DIR / files[migration.version].filename)
+        with connect(maintenance) as admin:
+            admin.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+        scratch = server.with_dbname(name)
+        with connect(scratch) as conn:
+            run_sql_file(conn, COMPAT_SQL)
+        if applied:
+            replace(cli, workdir=workdir).push(scratch, include_all=True)
+        with connect(scratch) as conn:
+            expected = snapshot(conn)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+        try:
+            with connect(maintenance) as admin:
+                admin.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+        except SupadeployError:
+            pass
+    return compare(live, expected)

@@ -1,0 +1,188 @@
+"""env.promote: gates, plan, backup, push, verify, record; every step reported, nothing half-done silently."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from supadeploy import backups, checks, commands, ledger
+from supadeploy.database import applied_migrations, connect
+from supadeploy.environments import Environment
+from supadeploy.errors import SupadeployError
+from supadeploy.migrations import discover
+from supadeploy.project import Project
+from supadeploy.supabase_cli import LineSink, SupabaseCli, discard
+
+
+class PromotionRefused(SupadeployError):
+    """A gate failed: nothing was changed on the target."""
+
+
+class PromotionFailed(SupadeployError):
+    """A step after the gates failed; the report says which steps ran."""
+
+    def __init__(self, message: str, report: PromotionReport) -> None:
+        """Keep the report for --json and the step summary."""
+        self.report = report
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class PromotionPlan:
+    """What a promotion will apply, decided before anything changes."""
+
+    source: str
+    target: str
+    source_versions: tuple[str, ...]
+    target_versions: tuple[str, ...]
+
+    @property
+    def to_apply(self) -> tuple[str, ...]:
+        """Versions the target lacks."""
+        return self.source_versions[len(self.target_versions) :]
+
+
+@dataclass
+class PromotionReport:
+    """Everything env.promote did, for --json and the GitHub step summary."""
+
+    plan: PromotionPlan
+    steps: list[tuple[str, str]] = field(default_factory=list)
+    backup: backups.Manifest | None = None
+    applied: tuple[str, ...] = ()
+    promotion_id: int | None = None
+    ok: bool = False
+
+    def as_dict(self) -> dict[str, object]:
+        """For --json."""
+        return {
+            "source": self.plan.source,
+            "target": self.plan.target,
+            "ok": self.ok,
+            "source_versions": list(self.plan.source_versions),
+            "target_versions": list(self.plan.target_versions),
+            "to_apply": list(self.plan.to_apply),
+            "applied": list(self.applied),
+            "backup": None
+            if self.backup is None
+            else {"file": self.backup.file, "sha256": self.backup.sha256, "entries": self.backup.entries},
+            "promotion_id": self.promotion_id,
+            "steps": [{"step": s, "result": r} for s, r in self.steps],
+        }
+
+    def markdown(self) -> str:
+        """For $GITHUB_STEP_SUMMARY."""
+        lines = [f"## Promotion {self.plan.source} → {self.plan.target}: {'✅ done' if self.ok else '❌ failed'}", ""]
+        lines += ["| step | result |", "|---|---|"] + [f"| {s} | {r} |" for s, r in self.steps]
+        lines += ["", f"Applied: {', '.join(self.applied) or 'nothing (already up to date)'}"]
+        if self.backup is not None:
+            lines.append(
+                f"Backup: `{Path(self.backup.file).name}` ({self.backup.bytes} bytes, "
+                f"sha256 `{self.backup.sha256[:16]}…`)"
+            )
+        return "\n".join(lines) + "\n"
+
+
+def who() -> str:
+    """Who is promoting: the GitHub actor, else the git user, else the login name."""
+    if os.environ.get("GITHUB_ACTOR"):
+        return f"github:{os.environ['GITHUB_ACTOR']}"
+    done = subprocess.run(["git", "config", "user.email"], capture_output=True, text=True, check=False)
+    return done.stdout.strip() or getpass.getuser()
+
+
+def plan(project: Project, source: Environment, target: Environment, cli: SupabaseCli) -> PromotionPlan:
+    """Check the gates; raise PromotionRefused (changing nothing) when one fails."""
+    if source.name == target.name:
+        raise PromotionRefused("source and target are the same environment")
+    files = discover(project.migrations_dir)
+    with connect(source.url) as conn:
+        source_applied = applied_migrations(conn)
+        verification = ledger.verify(None, files, source_applied, ledger.checksums(conn))
+    ledger.refuse_changed(source.name, verification)
+    source_versions = tuple(m.version for m in source_applied)
+    missing = [f.filename for f in files if f.version not in set(source_versions)]
+    if missing:
+        raise PromotionRefused(
+            f"{source.name} lacks {', '.join(missing)}: push to {source.name} first "
+            f"(invoke db.push --env {source.name})"
+        )
+    unknown = sorted(set(source_versions) - {f.version for f in files})
+    if unknown:
+        raise PromotionRefused(f"{source.name} has versions with no file in this checkout: {', '.join(unknown)}")
+    with connect(target.url) as conn:
+        target_versions = tuple(m.version for m in applied_migrations(conn))
+    if source_versions[: len(target_versions)] != target_versions:
+        extra = [v for v in target_versions if v not in set(source_versions)]
+        detail = f"it has {', '.join(extra)} that {source.name} lacks" if extra else "its history is in another order"
+        raise PromotionRefused(f"{target.name}'s history is not a prefix of {source.name}'s: {detail}")
+    errors = checks.at_or_above(checks.advisors(cli, source), "error")
+    if errors:
+        raise PromotionRefused(f"advisors report {len(errors)} ERROR finding(s) on {source.name}: {errors[0].detail}")
+    return PromotionPlan(source.name, target.name, source_versions, target_versions)
+
+
+def promote(
+    project: Project,
+    source: Environment,
+    target: Environment,
+    cli: SupabaseCli,
+    *,
+    backup_folder: str | None = None,
+    on_step: LineSink = discard,
+    on_line: LineSink = discard,
+) -> PromotionReport:
+    """Back up the target, push, verify, record. Raises after recording what happened in the report."""
+    report = PromotionReport(plan(project, source, target, cli))
+
+    def step(name: str, result: str) -> None:
+        report.steps.append((name, result))
+        on_step(f"{name}: {result}")
+
+    try:
+        step(
+            "gates",
+            f"{source.name} has every migration with matching checksums; {target.name} is a prefix; no advisor ERROR",
+        )
+        step("plan", f"apply {len(report.plan.to_apply)} migration(s): {', '.join(report.plan.to_apply) or 'none'}")
+        report.backup = backups.backup(project, target, folder=backup_folder)
+        step("backup", f"{Path(report.backup.file).name} ({report.backup.entries} entries, verified with pg_restore)")
+        result = commands.push(project, target, cli, on_line=on_line)
+        report.applied = result.applied
+        step("push", f"applied {len(result.applied)} migration(s)")
+        with connect(target.url) as conn:
+            after = tuple(m.version for m in applied_migrations(conn))
+        if after != report.plan.source_versions:
+            step("verify", f"FAILED: {target.name} history differs from {source.name}")
+            raise SupadeployError(
+                f"verification failed: {target.name}'s history differs from {source.name}'s after the "
+                f"push; the pre-promotion backup is {report.backup.file}"
+            )
+        errors = checks.at_or_above(checks.advisors(cli, target), "error")
+        if errors:
+            step("verify", f"FAILED: {len(errors)} advisor ERROR finding(s)")
+            raise SupadeployError(
+                f"verification failed: advisors report {errors[0].detail} on {target.name}; "
+                f"the pre-promotion backup is {report.backup.file}"
+            )
+        step("verify", f"{target.name} history equals {source.name}'s; advisors clean")
+        with connect(target.url) as conn:
+            report.promotion_id = ledger.record_promotion(
+                conn,
+                source=source.name,
+                target=target.name,
+                promoted_by=who(),
+                git_sha=backups.git_sha(project.root),
+                versions=after,
+                applied=result.applied,
+                backup_file=report.backup.file,
+            )
+        step("record", f"supadeploy.promotions id {report.promotion_id}")
+    except SupadeployError as exc:
+        step("failed", str(exc))
+        raise PromotionFailed(str(exc), report) from None
+    report.ok = True
+    return report
