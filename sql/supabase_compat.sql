@@ -44,11 +44,11 @@ grant supabase_auth_admin, supabase_storage_admin to postgres;
 -- Schemas -------------------------------------------------------------------
 create schema if not exists extensions;
 grant usage on schema extensions to postgres, anon, authenticated, service_role;
-alter default privileges in schema extensions
+alter default privileges for role postgres in schema extensions
   grant all on tables to postgres, anon, authenticated, service_role;
-alter default privileges in schema extensions
+alter default privileges for role postgres in schema extensions
   grant all on functions to postgres, anon, authenticated, service_role;
-alter default privileges in schema extensions
+alter default privileges for role postgres in schema extensions
   grant all on sequences to postgres, anon, authenticated, service_role;
 
 create extension if not exists pgcrypto with schema extensions;
@@ -61,11 +61,11 @@ grant usage on schema graphql_public to postgres, anon, authenticated, service_r
 -- public: what Supabase grants, so a table created by a migration is reachable
 -- through the Data API and guarded only by its RLS policies.
 grant usage on schema public to postgres, anon, authenticated, service_role;
-alter default privileges in schema public
+alter default privileges for role postgres in schema public
   grant all on tables to postgres, anon, authenticated, service_role;
-alter default privileges in schema public
+alter default privileges for role postgres in schema public
   grant all on functions to postgres, anon, authenticated, service_role;
-alter default privileges in schema public
+alter default privileges for role postgres in schema public
   grant all on sequences to postgres, anon, authenticated, service_role;
 alter default privileges for role supabase_admin in schema public
   grant all on tables to postgres, anon, authenticated, service_role;

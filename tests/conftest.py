@@ -33,9 +33,10 @@ _counter = itertools.count()
 
 @dataclass(frozen=True)
 class Server:
-    """Where the session's server listens, as the superuser."""
+    """Where the session's server listens, as the superuser (and the cluster, when we started it)."""
 
     url: DbUrl
+    cluster: LocalCluster | None = None
 
 
 @pytest.fixture(scope="session")
@@ -50,7 +51,7 @@ def pg_server() -> Iterator[Server]:
     cluster = LocalCluster(root=root, port=free_port(), durable=False)
     cluster.start()
     try:
-        yield Server(cluster.url)
+        yield Server(cluster.url, cluster)
     finally:
         cluster.stop()
         shutil.rmtree(root, ignore_errors=True)

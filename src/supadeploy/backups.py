@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -87,8 +88,9 @@ def _run(argv: list[str], url: DbUrl, what: str) -> subprocess.CompletedProcess[
         argv, capture_output=True, text=True, env=_pg_env(url), check=False, stdin=subprocess.DEVNULL, timeout=6 * 3600
     )
     if done.returncode != 0:
-        last = [ln for ln in done.stderr.splitlines() if ln.strip()][-1:] or [f"exit {done.returncode}"]
-        raise SupadeployError(f"{what} failed: {url.scrub(last[0])}")
+        lines = [ln.strip() for ln in done.stderr.splitlines() if ln.strip()]
+        reason = next((ln for ln in lines if "error:" in ln.lower()), lines[-1] if lines else f"exit {done.returncode}")
+        raise SupadeployError(f"{what} failed: {url.scrub(reason)}")
     return done
 
 
@@ -142,18 +144,24 @@ def restore(env: Environment, dump: Path) -> None:
         expected = json.loads(manifest.read_text()).get("sha256")
         if expected and expected != hashlib.sha256(dump.read_bytes()).hexdigest():
             raise SupadeployError(f"{dump.name} does not match its manifest's sha256: refusing to restore it")
-    _run([_tool("pg_restore"), "--list", str(dump)], env.url, f"pg_restore --list of {dump.name}")
-    _run(
-        [
+    listing = _run([_tool("pg_restore"), "--list", str(dump)], env.url, f"pg_restore --list of {dump.name}")
+    # Extensions belong to Supabase (PostgreSQL 15's pg_dump cannot leave them out): restore around them.
+    entries = [line for line in listing.stdout.splitlines() if " EXTENSION " not in line]
+    with tempfile.NamedTemporaryFile("w", suffix=".list", delete=False) as chosen:
+        chosen.write("\n".join(entries) + "\n")
+    try:
+        argv = [
             _tool("pg_restore"),
             "--clean",
             "--if-exists",
             "--single-transaction",
             "--exit-on-error",
+            "--use-list",
+            chosen.name,
             "--dbname",
             env.url.without_password,
             str(dump),
-        ],
-        env.url,
-        f"restore of {dump.name} into {env.name}",
-    )
+        ]
+        _run(argv, env.url, f"restore of {dump.name} into {env.name}")
+    finally:
+        os.unlink(chosen.name)

@@ -116,9 +116,19 @@ def push_lock(url: DbUrl, *, wait_seconds: float) -> Iterator[psycopg.Connection
         conn.execute("set lock_timeout = 0")
         try:
             yield conn
+        except psycopg.OperationalError as exc:
+            # The server went away mid-push (restart, network): each file is one transaction, so nothing is
+            # half-applied; say so instead of a driver traceback.
+            raise DatabaseUnreachable(
+                url.where,
+                f"{_reason(exc, url)}; the connection was lost during the push, nothing is half-applied: run it again",
+            ) from None
         finally:
-            if not conn.closed:
-                conn.execute("select pg_advisory_unlock(%s)", (PUSH_LOCK_KEY,))
+            if not conn.closed and not conn.broken:
+                try:
+                    conn.execute("select pg_advisory_unlock(%s)", (PUSH_LOCK_KEY,))
+                except psycopg.OperationalError:
+                    pass  # the lock went with the session
 
 
 def _reason(exc: psycopg.Error, url: DbUrl) -> str:

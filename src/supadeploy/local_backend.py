@@ -258,6 +258,27 @@ class LocalCluster:
         self.load_compat()
         return True
 
+    def restart(self) -> None:
+        """Restart the running server (fast shutdown: sessions are cut, their transactions roll back)."""
+        self._run(
+            [
+                str(self._bindir() / "pg_ctl"),
+                "-D",
+                str(self.datadir),
+                "-l",
+                str(self.logfile),
+                "-o",
+                f"-p {self.port}",
+                "-m",
+                "fast",
+                "-w",
+                "-t",
+                "60",
+                "restart",
+            ]
+        )
+        self._wait_ready()
+
     def _wait_ready(self, seconds: float = 30) -> None:
         deadline = time.monotonic() + seconds
         while True:

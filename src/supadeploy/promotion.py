@@ -75,7 +75,7 @@ class PromotionReport:
 
     def markdown(self) -> str:
         """For $GITHUB_STEP_SUMMARY."""
-        lines = [f"## Promotion {self.plan.source} → {self.plan.target}: {'✅ done' if self.ok else '❌ failed'}", ""]
+        lines = [f"## Promotion {self.plan.source} → {self.plan.target}: {'done' if self.ok else 'FAILED'}", ""]
         lines += ["| step | result |", "|---|---|"] + [f"| {s} | {r} |" for s, r in self.steps]
         lines += ["", f"Applied: {', '.join(self.applied) or 'nothing (already up to date)'}"]
         if self.backup is not None:

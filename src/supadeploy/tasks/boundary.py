@@ -42,8 +42,9 @@ def reports_errors(body: F) -> F:
         except Exception as exc:  # noqa: BLE001 - the boundary: no user sees a traceback by default
             if os.environ.get("SUPADEPLOY_DEBUG") == "1":
                 raise
-            raise Exit(f"error: unexpected {type(exc).__name__}: {exc} (SUPADEPLOY_DEBUG=1 shows the traceback)",
-                       code=1) from None
+            raise Exit(
+                f"error: unexpected {type(exc).__name__}: {exc} (SUPADEPLOY_DEBUG=1 shows the traceback)", code=1
+            ) from None
 
     return wrapper  # type: ignore[return-value]
 
