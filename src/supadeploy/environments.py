@@ -39,6 +39,16 @@ VARIABLES: dict[str, str] = {
     "SUPADEPLOY_PROJECT_DIR": "Project folder, if not found upward from the current directory.",
     "SUPADEPLOY_DEBUG": "1 shows tracebacks instead of one-line errors.",
     "SUPADEPLOY_TEST_DATABASE_URL": "Tests use this server instead of starting their own cluster.",
+    "SUPADEPLOY_LOCK_WAIT": "Seconds a push waits for another push's lock on the same database (default 600).",
+    "SUPADEPLOY_LOCK_TIMEOUT": "lock_timeout on the CLI's connection to protected environments (default 5s).",
+    "SUPADEPLOY_STATEMENT_TIMEOUT": "statement_timeout on the CLI's connection to protected environments (15min).",
+    "SUPADEPLOY_LOCK_RETRIES": "How often a push retries after a lock timeout, with backoff 2s, 4s, 8s... (default 3).",
+    "SUPADEPLOY_BACKUP_DIR": "Folder for db.backup and env.promote backups (default .supadeploy/backups).",
+    "SUPADEPLOY_SCRATCH_URL": "Server for db.drift's scratch database (default: the local environment's server).",
+    "GITHUB_STEP_SUMMARY": "Set by GitHub Actions: env.promote appends its Markdown report there.",
+    "GITHUB_ACTIONS": "Set by GitHub Actions: db.lint and db.push print annotations.",
+    "GITHUB_ACTOR": "Set by GitHub Actions: recorded as who promoted.",
+    "GITHUB_SHA": "Set by GitHub Actions: recorded as the promoted commit (else git rev-parse HEAD).",
 }
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import platform
 import re
 import shutil
 import signal
 import subprocess
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +23,11 @@ from supadeploy.project import Project
 PINNED_CLI_VERSION = "3.1.0"
 CLI_VARIABLE = "SUPADEPLOY_SUPABASE_BIN"
 _TOOLKIT_ROOT = Path(__file__).resolve().parents[2]
+_PLATFORM = (
+    {"linux": "linux", "darwin": "darwin", "win32": "windows"}.get(sys.platform, sys.platform)
+    + "-"
+    + ("x64" if platform.machine() in ("x86_64", "AMD64") else "arm64")
+)
 _APPLYING = re.compile(r"^Applying migration (?P<file>\S+\.sql)\.\.\.$")
 _AT_STATEMENT = re.compile(r"^At statement:? (?P<index>\d+)")
 _CREATED = re.compile(r"Created new migration at (?P<path>\S+\.sql)")
@@ -264,18 +271,28 @@ def _native(binary: Path) -> Path:
     if resolved.suffix != ".js":
         return binary
     scope = resolved.parents[2] / "@supabase"  # node_modules/supabase/dist/supabase.js -> node_modules/@supabase
-    for package in sorted(scope.glob("cli-*")):
+    for package in sorted(scope.glob(f"cli-{_PLATFORM}*")):
         native = package / "bin" / "supabase"
         if native.is_file() and os.access(native, os.X_OK):
-            done = subprocess.run(
-                [str(native), "--version"], capture_output=True, check=False, stdin=subprocess.DEVNULL, timeout=60
-            )
-            if done.returncode == 0:
-                return native
+            return native
     return binary
 
 
+def _packaged_version(binary: Path) -> str | None:
+    """The version npm installed, read from the package beside the binary (no process start)."""
+    manifest = binary.resolve().parent.parent / "package.json"
+    try:
+        data = json.loads(manifest.read_text())
+    except (OSError, ValueError):
+        return None
+    name = str(data.get("name", ""))
+    return str(data["version"]) if name.startswith("@supabase/cli-") and data.get("version") else None
+
+
 def _version(binary: Path) -> str:
+    packaged = _packaged_version(binary)
+    if packaged:
+        return packaged
     try:
         done = subprocess.run(
             [str(binary), "--version"],
