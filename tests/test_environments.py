@@ -113,3 +113,16 @@ def test_every_variable_read_is_documented_in_the_readme() -> None:
     readme = (REPO / "README.md").read_text()
     missing = [name for name in environments.VARIABLES if f"`{name}`" not in readme]
     assert missing == []
+
+
+def test_a_named_process_variable_beats_the_generic_one(project_dir: ProjectDir) -> None:
+    proj = project_of(project_dir)
+    environ = {
+        "SUPABASE_DB_URL": "postgresql://u:p@generic:5432/db",
+        "SUPABASE_DB_URL_STAGING": "postgresql://u:p@stage:5432/db",
+        "SUPABASE_DB_URL_PRODUCTION": "postgresql://u:p@prod:5432/db",
+    }
+    assert environments.resolve(proj, "staging", environ=environ).url.host == "stage"
+    production = environments.resolve(proj, "production", environ=environ)
+    assert (production.url.host, production.source) == ("prod", "SUPABASE_DB_URL_PRODUCTION")
+    assert environments.resolve(proj, "local", environ=environ).url.host == "generic"

@@ -30,6 +30,7 @@ _TRUE = {"1", "true", "yes", "on"}
 # Every variable the toolkit reads, with what it means: the README's reference is built from this.
 VARIABLES: dict[str, str] = {
     DB_URL_VARIABLE: "Postgres connection string of the environment (direct or session-mode pooler).",
+    "SUPABASE_DB_URL_<NAME>": "In the process environment: NAME's URL, winning over SUPABASE_DB_URL (CI secrets).",
     PROTECTED_VARIABLE: "true marks the environment protected: --yes or a typed confirmation needed.",
     LOCAL_PORT_VARIABLE: f"Port of the Docker-free local cluster (default {DEFAULT_LOCAL_PORT}).",
     "SUPADEPLOY_LOCAL_BACKEND": "auto (default), docker or cluster: which local backend local.* uses.",
@@ -107,7 +108,17 @@ def _settings(project: Project, name: str, environ: Mapping[str, str]) -> tuple[
         if key == DB_URL_VARIABLE or key.startswith("SUPADEPLOY_"):
             values[key] = value
             origin[key] = "the process environment"
+    # One process can hold several environments' URLs (env.promote in CI): the named one wins.
+    specific = url_variable(name)
+    if environ.get(specific):
+        values[DB_URL_VARIABLE] = environ[specific]
+        origin[DB_URL_VARIABLE] = specific
     return values, origin
+
+
+def url_variable(name: str) -> str:
+    """The process variable holding one environment's URL: SUPABASE_DB_URL_<NAME>."""
+    return f"{DB_URL_VARIABLE}_{name.upper().replace('-', '_')}"
 
 
 def resolve(project: Project, name: str, environ: Mapping[str, str] | None = None) -> Environment:
