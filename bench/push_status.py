@@ -25,9 +25,11 @@ from psycopg import sql
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import throwaway  # noqa: E402
 
 from supadeploy.database import DbUrl, run_sql_file  # noqa: E402
-from supadeploy.local_backend import LocalCluster, free_port  # noqa: E402
 from supadeploy.project import Project  # noqa: E402
 from supadeploy.supabase_cli import find_cli  # noqa: E402
 
@@ -70,16 +72,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     with ExitStack() as stack:
-        if args.url:
-            server = DbUrl.parse(args.url)
-        else:
-            root = Path(tempfile.mkdtemp(prefix="supadeploy-bench-", dir="/tmp"))
-            root.chmod(0o755)
-            stack.callback(shutil.rmtree, root, True)
-            cluster = LocalCluster(root=root, port=free_port(), durable=False)
-            cluster.start()
-            stack.callback(cluster.stop)
-            server = cluster.url
+        server = throwaway.server(args.url, stack)
         project = Path(tempfile.mkdtemp(prefix="supadeploy-bench-project-"))
         stack.callback(shutil.rmtree, project, True)
         make_project(project, args.migrations)

@@ -290,8 +290,7 @@ def reset(project: Project, env: Environment, cli: SupabaseCli, *, on_line: Line
     if recorded_backend(project) == "docker":
         run_docker(cli, ["db", "reset"], on_line)
         return None
-    maintenance = env.url.with_dbname("template1" if env.url.dbname == "postgres" else "postgres")
-    with connect(maintenance) as conn:
+    with connect(env.url.maintenance) as conn:
         target = sql.Identifier(env.url.dbname)
         conn.execute(sql.SQL("drop database if exists {} with (force)").format(target))
         conn.execute(sql.SQL("create database {}").format(target))

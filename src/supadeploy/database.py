@@ -83,6 +83,11 @@ class DbUrl:
             text = text.replace(self.password, MASK).replace(quote(self.password, safe=""), MASK)
         return text
 
+    @property
+    def maintenance(self) -> DbUrl:
+        """Another database on the same server, for CREATE/DROP DATABASE of this one."""
+        return self.with_dbname("template1" if self.dbname == "postgres" else "postgres")
+
     def with_dbname(self, dbname: str) -> DbUrl:
         """The same server and credentials, another database."""
         parts = urlsplit(self.raw)

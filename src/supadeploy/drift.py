@@ -82,7 +82,7 @@ def drift(project: Project, env: Environment, cli: SupabaseCli, *, scratch_url: 
         raise SupadeployError(f"cannot rebuild {env.name}: no local file for applied version(s) {', '.join(missing)}")
     server = _scratch_server(project, env, scratch_url)
     name = f"supadeploy_drift_{os.getpid()}"
-    maintenance = server.with_dbname("postgres" if server.dbname != "postgres" else "template1")
+    maintenance = server.maintenance
     workdir = Path(tempfile.mkdtemp(prefix="supadeploy-drift-"))
     try:
         (workdir / MIGRATIONS_DIR).mkdir(parents=True)

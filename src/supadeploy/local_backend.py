@@ -235,22 +235,7 @@ class LocalCluster:
             raise LocalBackendError(
                 f"port {self.port} is already in use by another process: stop it or set {LOCAL_PORT_VARIABLE}"
             )
-        done = self._run(
-            [
-                str(self._bindir() / "pg_ctl"),
-                "-D",
-                str(self.datadir),
-                "-l",
-                str(self.logfile),
-                "-o",
-                f"-p {self.port}",
-                "-w",
-                "-t",
-                "60",
-                "start",
-            ],
-            check=False,
-        )
+        done = self._run(self._pg_ctl("start"), check=False)
         if done.returncode != 0:
             tail = self.logfile.read_text(errors="replace").strip().splitlines()[-3:] if self.logfile.exists() else []
             raise LocalBackendError(f"the local cluster did not start: {' | '.join(tail) or done.stderr.strip()}")
@@ -258,25 +243,26 @@ class LocalCluster:
         self.load_compat()
         return True
 
+    def _pg_ctl(self, action: str, *extra: str) -> list[str]:
+        """pg_ctl ACTION for this cluster: its data, log file and port, waiting up to 60s."""
+        return [
+            str(self._bindir() / "pg_ctl"),
+            "-D",
+            str(self.datadir),
+            "-l",
+            str(self.logfile),
+            "-o",
+            f"-p {self.port}",
+            *extra,
+            "-w",
+            "-t",
+            "60",
+            action,
+        ]
+
     def restart(self) -> None:
         """Restart the running server (fast shutdown: sessions are cut, their transactions roll back)."""
-        self._run(
-            [
-                str(self._bindir() / "pg_ctl"),
-                "-D",
-                str(self.datadir),
-                "-l",
-                str(self.logfile),
-                "-o",
-                f"-p {self.port}",
-                "-m",
-                "fast",
-                "-w",
-                "-t",
-                "60",
-                "restart",
-            ]
-        )
+        self._run(self._pg_ctl("restart", "-m", "fast"))
         self._wait_ready()
 
     def _wait_ready(self, seconds: float = 30) -> None:

@@ -59,7 +59,7 @@ def validate(
 
 def _maintenance(env: Environment) -> psycopg.Connection:
     return psycopg.connect(
-        env.url.with_dbname("postgres" if env.url.dbname != "postgres" else "template1").raw,
+        env.url.maintenance.raw,
         autocommit=True,
         connect_timeout=10,
     )
