@@ -2,9 +2,10 @@
 
 from invoke import Collection
 
-from supadeploy.tasks import db, env, local
+from supadeploy.tasks import db, env, local, tokens
 
 ns = Collection()
 ns.add_collection(Collection.from_module(db))
 ns.add_collection(Collection.from_module(env))
 ns.add_collection(Collection.from_module(local))
+ns.add_collection(Collection.from_module(tokens))

@@ -31,11 +31,20 @@ P = {
     "other_member": world.OTHER_MEMBER,
     "admin": world.ADMIN,
     "newcomer": world.NEWCOMER,
+    "token": world.TOKEN,
 }
 # For inserts: the acting user, or (service_role) the other member.
 ME = "coalesce((select auth.uid()), %(other_member)s)"
 
 STATEMENTS: dict[str, dict[str, str]] = {
+    "api_tokens": {
+        "select": "select id, name, scopes from public.api_tokens where id = %(token)s",
+        "insert": "insert into public.api_tokens (team_id, name, token_hash, display_prefix, scopes, expires_at) "
+        "values (%(team)s, 'new', extensions.digest('other', 'sha256'), 'vsn_abcd', array['projects:read'], "
+        "now() + interval '1 day')",
+        "update": "update public.api_tokens set revoked_at = now() where id = %(token)s",
+        "delete": "delete from public.api_tokens where id = %(token)s",
+    },
     "profiles": {
         "select": "select id from public.profiles where id = %(admin)s",
         "insert": "insert into public.profiles (id, email) values (%(newcomer)s, 'x@y.z') "
@@ -110,6 +119,12 @@ TEAM_READERS = {"viewer", "member", "admin", "owner", "service_role"}
 MEMBERS_UP = {"member", "admin", "owner", "service_role"}
 ADMINS_UP = {"admin", "owner", "service_role"}
 ALLOWED: dict[str, dict[str, set[str]]] = {
+    "api_tokens": {
+        "select": ADMINS_UP,
+        "insert": {"service_role"},
+        "update": {"service_role"},
+        "delete": {"service_role"},
+    },
     "profiles": {
         "select": TEAM_READERS,
         "insert": {"service_role"},

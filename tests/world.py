@@ -16,7 +16,7 @@ def uid(n: int) -> uuid.UUID:
 
 OWNER, ADMIN, MEMBER, VIEWER, OTHER_MEMBER, OUTSIDER, NEWCOMER = (uid(i) for i in range(1, 8))
 TEAM, OTHER_TEAM = uid(101), uid(102)
-PROJECT, DEPLOYMENT, INVITATION, GENERATION, MODEL, SUBSCRIPTION, CAMPAIGN = (uid(i) for i in range(201, 208))
+PROJECT, DEPLOYMENT, INVITATION, GENERATION, MODEL, SUBSCRIPTION, CAMPAIGN, TOKEN = (uid(i) for i in range(201, 209))
 OTHER_PROJECT = uid(301)
 
 EMAILS = {
@@ -101,5 +101,11 @@ def build(conn: psycopg.Connection) -> World:
     conn.execute(
         "insert into public.ad_campaigns (id, team_id, name, budget_cents) values (%s, %s, 'launch', 10000)",
         (CAMPAIGN, TEAM),
+    )
+    conn.execute(
+        "insert into public.api_tokens (id, team_id, name, token_hash, display_prefix, scopes, expires_at)"
+        " values (%s, %s, 'ci', extensions.digest('seed-token', 'sha256'), 'vsn_seed', array['deployments:read'],"
+        " now() + interval '30 days')",
+        (TOKEN, TEAM),
     )
     return World()

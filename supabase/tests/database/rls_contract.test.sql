@@ -4,7 +4,7 @@ begin;
 create extension if not exists pgtap with schema extensions;
 set local search_path = public, extensions;
 
-select plan(32);
+select plan(37);
 
 -- Structure ---------------------------------------------------------------------
 select is(
@@ -13,8 +13,9 @@ select is(
   0::bigint, 'every table in public has RLS enabled');
 
 select is(
-  (select count(*) from pg_policies where schemaname = 'public' and roles <> '{authenticated}'),
-  0::bigint, 'every policy names its roles (TO authenticated)');
+  (select count(*) from pg_policies where schemaname = 'public'
+   and not (roles <@ '{authenticated,anon}'::name[] and roles <> '{}')),
+  0::bigint, 'every policy names its roles (authenticated, or anon for API tokens)');
 
 select is(
   (select count(*) from pg_proc p join pg_namespace n on n.oid = p.pronamespace
@@ -29,7 +30,8 @@ select is(
 
 select policies_are('public', 'deployments',
   array['deployments: members read', 'deployments: members create',
-        'deployments: members update', 'deployments: admins delete']);
+        'deployments: members update', 'deployments: admins delete',
+        'deployments: tokens read', 'deployments: tokens record', 'deployments: tokens update']);
 
 select function_privs_are('private', 'team_ids', array['public.team_role'], 'anon', '{}'::text[],
   'anon cannot call the membership helper');
@@ -134,8 +136,25 @@ select is((select count(*) from public.profiles
 
 reset role;
 select pg_temp.act_as(null);
-select throws_ok($$ select count(*) from public.deployments $$, '42501', null, 'anon cannot read deployments');
+select is((select count(*) from public.deployments), 0::bigint, 'anon without a token reads no deployment');
 select throws_ok($$ select count(*) from public.teams $$, '42501', null, 'anon cannot read teams');
+
+-- an API token, presented as PostgREST passes headers, with the anon role
+reset role;
+select set_config('test.token', private.issue_api_token('00000000-0000-0000-0000-0000000000b1', 'ci',
+  array['deployments:read'], interval '1 day', null), true);
+select set_config('role', 'anon', true), set_config('request.jwt.claims', '{"role": "anon"}', true),
+       set_config('request.headers', json_build_object('x-api-token', current_setting('test.token'))::text, true);
+select lives_ok($$ select private.authenticate_api_token() $$, 'a valid token passes the pre-request');
+select cmp_ok((select count(*) from public.deployments), '>', 0::bigint, 'a deployments:read token reads deployments');
+select is((select count(*) from public.deployments where team_id <> '00000000-0000-0000-0000-0000000000b1'),
+  0::bigint, 'a token reads only its own team''s deployments');
+select is((select count(*) from public.projects), 0::bigint, 'a token without projects:read reads no project');
+select set_config('request.headers', json_build_object('x-api-token',
+  left(current_setting('test.token'), 39)
+  || case when right(current_setting('test.token'), 1) = 'Z' then 'Y' else 'Z' end)::text, true);
+select throws_ok($$ select private.authenticate_api_token() $$, 'PT401', null, 'a bad checksum is a 401');
+select set_config('request.headers', '{}', true);
 
 -- service_role bypasses RLS
 reset role;
