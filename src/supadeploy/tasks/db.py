@@ -265,9 +265,9 @@ def restore(c: Context, from_: str, env: str = "local", yes: bool = False) -> No
     if target.name != "local":
         if not yes:
             raise Exit(f"error: restoring into {target.name} replaces its data: pass --yes", code=1)
-        environments.confirm(
-            target, action="restore a backup", yes=not target.protected or not interactive(), interactive=interactive()
-        )
+        if target.protected and interactive():
+            # --yes allows the restore; a person at a terminal still types a protected environment's name.
+            environments.confirm(target, action="restore a backup", yes=False, interactive=True)
     backups.restore(target, Path(from_))
     out.print(f"restored {Path(from_).name} into {target.name}")
 
