@@ -90,45 +90,29 @@ def pick_members(url: DbUrl, n: int, seed: int) -> list[tuple[str, str]]:
     return [(u, t) for u, t in rows]
 
 
-def run(conn: psycopg.Connection, role: str, user: str | None, query: str, params: dict[str, str]) -> float:
+def run(
+    conn: psycopg.Connection,
+    role: str,
+    user: str | None,
+    query: str,
+    params: dict[str, str],
+    *,
+    token: str | None = None,
+    pre_request: bool = False,
+) -> float:
+    """One request as PostgREST runs it: transaction-local settings, the pre-request if set, the query."""
     claims = {"role": role} if user is None else {"role": role, "sub": user}
+    headers = {} if token is None else {"x-api-token": token}
     started = time.perf_counter()
     with conn.transaction():
         conn.execute(
             "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true),"
-            " set_config('request.method', 'GET', true), set_config('request.path', '/rest/v1/deployments', true)",
-            (role, json.dumps(claims)),
-        )
-        conn.execute(query, params).fetchall()
-    return time.perf_counter() - started
-
-
-def run_token(conn: psycopg.Connection, token: str, query: str, params: dict[str, str]) -> float:
-    """A request with the anon key and an API token: headers set, pre-request run, then the query."""
-    started = time.perf_counter()
-    with conn.transaction():
-        conn.execute(
-            "select set_config('role', 'anon', true), set_config('request.jwt.claims', '{\"role\": \"anon\"}', true),"
             " set_config('request.headers', %s, true), set_config('request.method', 'GET', true),"
             " set_config('request.path', '/rest/v1/deployments', true)",
-            (json.dumps({"x-api-token": token}),),
+            (role, json.dumps(claims), json.dumps(headers)),
         )
-        conn.execute("select private.authenticate_api_token()")
-        conn.execute(query, params).fetchall()
-    return time.perf_counter() - started
-
-
-def run_member_with_pre_request(conn: psycopg.Connection, user: str, query: str, params: dict[str, str]) -> float:
-    """A member's JWT request as PostgREST runs it once db_pre_request is set: settings, pre-request, query."""
-    started = time.perf_counter()
-    with conn.transaction():
-        conn.execute(
-            "select set_config('role', 'authenticated', true), set_config('request.jwt.claims', %s, true),"
-            " set_config('request.headers', '{}', true), set_config('request.method', 'GET', true),"
-            " set_config('request.path', '/rest/v1/deployments', true)",
-            (json.dumps({"role": "authenticated", "sub": user}),),
-        )
-        conn.execute("select private.authenticate_api_token()")
+        if pre_request:
+            conn.execute("select private.authenticate_api_token()")
         conn.execute(query, params).fetchall()
     return time.perf_counter() - started
 
@@ -137,17 +121,24 @@ def compare_tokens(
     api: psycopg.Connection, pairs: list[tuple[str, str]], issued: dict[str, str], rounds: int
 ) -> tuple[float, float, float]:
     """Token-authenticated team listing vs the same listing by a member with a JWT (both through the pre-request)."""
+
+    def by_token(team: str, params: dict[str, str]) -> float:
+        return run(api, "anon", None, TEAM_LISTING, params, token=issued[team], pre_request=True)
+
+    def by_member(user: str, params: dict[str, str]) -> float:
+        return run(api, "authenticated", user, TEAM_LISTING, params, pre_request=True)
+
     token_times: list[float] = []
     member_times: list[float] = []
     for _ in range(rounds):
         for index, (user, team) in enumerate(pairs):
             params = {"team": team, "user": user}
             if index % 2:
-                token_times.append(run_token(api, issued[team], TEAM_LISTING, params))
-                member_times.append(run_member_with_pre_request(api, user, TEAM_LISTING, params))
+                token_times.append(by_token(team, params))
+                member_times.append(by_member(user, params))
             else:
-                member_times.append(run_member_with_pre_request(api, user, TEAM_LISTING, params))
-                token_times.append(run_token(api, issued[team], TEAM_LISTING, params))
+                member_times.append(by_member(user, params))
+                token_times.append(by_token(team, params))
     token_ms = statistics.median(token_times) * 1000
     member_ms = statistics.median(member_times) * 1000
     return token_ms, member_ms, token_ms / member_ms
