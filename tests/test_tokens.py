@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+from psycopg import sql
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -125,6 +126,48 @@ def test_token_access(token_world: tuple[DbUrl, dict[str, str]], who: str, table
         outcome = run_as_postgrest(api, identity, STATEMENTS[(table, op)], params, METHODS[op])
     expected = EXPECTED[who]
     assert outcome == (expected if isinstance(expected, str) else expected.get((table, op), "deny"))
+
+
+def visible(c: psycopg.Connection, table: str = "deployments") -> set[uuid.UUID]:
+    """The teams whose rows of `table` this request sees."""
+    return {t for (t,) in c.execute(sql.SQL("select team_id from {}").format(sql.Identifier("public", table)))}
+
+
+def test_what_the_pre_request_holds_counts_only_for_the_token_presented(
+    token_world: tuple[DbUrl, dict[str, str]],
+) -> None:
+    url, made = token_world
+    held_for_team = f"{'ab' * 32} {world.TEAM} deployments:read,projects:read"
+    with psycopg.connect(authenticator_url(url).raw, autocommit=True) as api:
+        # No token, but a held value naming a team: nothing.
+        with request(api, with_token(None)) as c:
+            c.execute("select set_config('supadeploy.api_token', %s, true)", (held_for_team,))
+            assert visible(c) == set()
+        # Another team's token, verified, then the held value swapped for a different token's: the
+        # helper ignores it and falls back to the presented token's own team.
+        with request(api, with_token(made["other-team"])) as c:
+            c.execute("select private.authenticate_api_token()")
+            c.execute("select set_config('supadeploy.api_token', %s, true)", (held_for_team,))
+            assert visible(c, "projects") == {world.OTHER_TEAM}
+        # The pre-request holds the team and scopes of the token it verified.
+        with request(api, with_token(made["valid-unscoped"])) as c:
+            c.execute("select private.authenticate_api_token()")
+            held = c.execute("select current_setting('supadeploy.api_token')").fetchone()[0].split(" ")
+            assert held[1:] == [str(world.TEAM), "projects:read"]
+            assert visible(c) == set()
+
+
+def test_policies_do_their_own_lookup_when_the_pre_request_did_not_run(
+    token_world: tuple[DbUrl, dict[str, str]],
+) -> None:
+    url, made = token_world
+    with psycopg.connect(authenticator_url(url).raw, autocommit=True) as api:
+        with request(api, with_token(made["valid-scoped"])) as c:
+            assert visible(c) == {world.TEAM}
+            assert visible(c, "projects") == {world.TEAM}
+        for refused in ("expired", "revoked", "bad-checksum", "valid-unscoped"):
+            with request(api, with_token(made[refused])) as c:
+                assert visible(c) == set(), refused
 
 
 def test_format_matches_between_sql_and_python(app_url: DbUrl) -> None:
