@@ -2,10 +2,11 @@
 
 from invoke import Collection
 
-from supadeploy.tasks import db, env, local, tokens
+from supadeploy.tasks import db, env, local, nova, tokens
 
 ns = Collection()
 ns.add_collection(Collection.from_module(db))
 ns.add_collection(Collection.from_module(env))
 ns.add_collection(Collection.from_module(local))
+ns.add_collection(Collection.from_module(nova))
 ns.add_collection(Collection.from_module(tokens))

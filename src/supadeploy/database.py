@@ -30,15 +30,15 @@ class DbUrl:
     password: str | None = field(default=None, repr=False)
 
     @classmethod
-    def parse(cls, raw: str) -> DbUrl:
-        """Parse a postgres URL, refusing anything else with a message that hides the password."""
+    def parse(cls, raw: str, what: str = "SUPABASE_DB_URL") -> DbUrl:
+        """Parse a postgres URL, refusing anything else with a message that names `what` and hides the password."""
         parts = urlsplit(raw.strip())
         if parts.scheme not in _SCHEMES:
-            raise ConfigError("SUPABASE_DB_URL must start with postgresql:// (got a value that does not)")
+            raise ConfigError(f"{what} must start with postgresql:// (got a value that does not)")
         try:
             port = parts.port or 5432
         except ValueError as exc:
-            raise ConfigError(f"SUPABASE_DB_URL has an invalid port: {exc}") from None
+            raise ConfigError(f"{what} has an invalid port: {exc}") from None
         return cls(
             raw=raw.strip(),
             host=parts.hostname or "",
@@ -110,8 +110,11 @@ def refuse_transaction_pooler(url: DbUrl) -> None:
 
 
 @contextmanager
-def push_lock(url: DbUrl, *, wait_seconds: float) -> Iterator[psycopg.Connection]:
-    """Hold the database's push advisory lock on a dedicated connection; wait at most wait_seconds."""
+def push_lock(url: DbUrl, *, wait_seconds: float, work: str = "push") -> Iterator[psycopg.Connection]:
+    """Hold the database's push advisory lock on a dedicated connection; wait at most wait_seconds.
+
+    Schema pushes and data imports share it, so neither runs under the other.
+    """
     with connect(url) as conn:
         conn.execute(sql.SQL("set lock_timeout = {}").format(sql.Literal(f"{int(wait_seconds * 1000)}ms")))
         try:
@@ -126,7 +129,8 @@ def push_lock(url: DbUrl, *, wait_seconds: float) -> Iterator[psycopg.Connection
             # half-applied; say so instead of a driver traceback.
             raise DatabaseUnreachable(
                 url.where,
-                f"{_reason(exc, url)}; the connection was lost during the push, nothing is half-applied: run it again",
+                f"{_reason(exc, url)}; the connection was lost during the {work}, "
+                "nothing is half-applied: run it again",
             ) from None
         finally:
             if not conn.closed and not conn.broken:

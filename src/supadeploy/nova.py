@@ -1,0 +1,822 @@
+"""Import Nova's data (Prisma tables on Neon) into the merged Supabase schema, idempotently.
+
+Data flow: one read-only REPEATABLE READ snapshot of the Nova database is relayed, table by table,
+with COPY into temporary staging tables on the target; set-based statements then map ids
+(UUIDv5 of "<Model>:<nova id>" in NAMESPACE), match users to auth.users by email and upsert into
+public tables, one transaction per batch. A rerun changes nothing. A dry run does all of it inside
+one transaction that is rolled back. The Nova layout assumed here is docs/NOVA_IMPORT.md.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Protocol
+
+import psycopg
+from psycopg import sql
+
+from supadeploy.database import DbUrl, connect, push_lock
+from supadeploy.errors import SupadeployError
+
+# Fixed forever: changing it would make every rerun insert duplicates.
+NAMESPACE = uuid.UUID("97ae8ba2-5f4a-5ad7-9931-eaaa3c5be821")
+DEFAULT_BATCH_ROWS = 50_000
+LISTED = 200  # at most this many ids/emails per list in the report
+TOKEN_SCOPES = ("projects:read", "projects:write", "deployments:read", "deployments:write")
+
+
+class NovaImportError(SupadeployError):
+    """The Nova source or the target is not what the import needs; nothing was written."""
+
+
+class Progress(Protocol):
+    """Where the import reports how far it is (the task layer draws it with rich)."""
+
+    def start(self, label: str, total: int) -> None:
+        """A new step of `total` rows begins."""
+
+    def advance(self, rows: int) -> None:
+        """`rows` more rows of the current step are done."""
+
+
+class _Silent:
+    def start(self, label: str, total: int) -> None:
+        pass
+
+    def advance(self, rows: int) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class Model:
+    """One Nova (Prisma) table: its name, the columns we read with their staging types, and its target."""
+
+    name: str
+    columns: tuple[tuple[str, str], ...]
+    target: str
+
+    @property
+    def staging(self) -> sql.Identifier:
+        """The temporary staging table on the target."""
+        return sql.Identifier("pg_temp", f"nova_{self.name.lower()}")
+
+
+MODELS = (
+    Model("User", (("id", "text"), ("email", "text"), ("name", "text"), ("createdAt", "timestamp")), "auth.users"),
+    Model(
+        "Team",
+        (("id", "text"), ("name", "text"), ("slug", "text"), ("createdAt", "timestamp"), ("updatedAt", "timestamp")),
+        "teams",
+    ),
+    Model(
+        "TeamMember",
+        (("id", "text"), ("teamId", "text"), ("userId", "text"), ("role", "text"), ("createdAt", "timestamp")),
+        "team_members",
+    ),
+    Model(
+        "Project",
+        (
+            ("id", "text"),
+            ("teamId", "text"),
+            ("name", "text"),
+            ("description", "text"),
+            ("createdAt", "timestamp"),
+            ("updatedAt", "timestamp"),
+        ),
+        "projects",
+    ),
+    Model(
+        "Deployment",
+        (
+            ("id", "text"),
+            ("projectId", "text"),
+            ("target", "text"),
+            ("status", "text"),
+            ("commitSha", "text"),
+            ("url", "text"),
+            ("createdById", "text"),
+            ("createdAt", "timestamp"),
+            ("startedAt", "timestamp"),
+            ("finishedAt", "timestamp"),
+        ),
+        "deployments",
+    ),
+    Model(
+        "ApiToken",
+        (
+            ("id", "text"),
+            ("teamId", "text"),
+            ("name", "text"),
+            ("createdById", "text"),
+            ("createdAt", "timestamp"),
+            ("expiresAt", "timestamp"),
+            ("lastUsedAt", "timestamp"),
+            ("revokedAt", "timestamp"),
+        ),
+        "api_tokens",
+    ),
+)
+BY_NAME = {m.name: m for m in MODELS}
+TARGET_TABLES = ("teams", "team_members", "projects", "deployments", "api_tokens")
+
+
+def nova_uuid(model: str, nova_id: str) -> uuid.UUID:
+    """The Supabase id a Nova row gets (the SQL below computes the same with uuid_generate_v5)."""
+    return uuid.uuid5(NAMESPACE, f"{model}:{nova_id}")
+
+
+def user_uuid(email: str) -> uuid.UUID:
+    """The id of an auth user created for a Nova email (one per email, however many Nova users share it)."""
+    return uuid.uuid5(NAMESPACE, f"User:{email.strip().lower()}")
+
+
+@dataclass
+class TableReport:
+    """Reconciliation of one table: every source row is imported or skipped with a reason."""
+
+    table: str
+    source_table: str
+    source_rows: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    target_rows: int = 0
+
+    @property
+    def imported(self) -> int:
+        """Rows now present in the target from this source table."""
+        return self.inserted + self.updated + self.unchanged
+
+    @property
+    def balanced(self) -> bool:
+        """Every source row is accounted for."""
+        return self.source_rows == self.imported + sum(self.skipped.values())
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON form, with the derived totals."""
+        return {**asdict(self), "imported": self.imported, "balanced": self.balanced}
+
+
+@dataclass
+class ImportReport:
+    """What an import did (or, in a dry run, would do)."""
+
+    dry_run: bool
+    source: str
+    target: str
+    tables: list[TableReport] = field(default_factory=list)
+    users: dict[str, object] = field(default_factory=dict)
+    orphans: dict[str, list[str]] = field(default_factory=dict)
+    owners_assigned: list[dict[str, str]] = field(default_factory=list)
+    teams_without_members: list[dict[str, str]] = field(default_factory=list)
+    reissue_tokens: list[dict[str, object]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def balanced(self) -> bool:
+        """Every table reconciles."""
+        return all(t.balanced for t in self.tables)
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON form (--json)."""
+        payload = asdict(self)
+        payload["tables"] = [t.as_dict() for t in self.tables]
+        payload["balanced"] = self.balanced
+        return payload
+
+
+AuthAdmin = Callable[[list[dict[str, object]]], int]
+
+
+# -- reading Nova ----------------------------------------------------------------------------------
+
+
+def check_source(conn: psycopg.Connection, schema: str) -> None:
+    """Refuse a source that lacks a table or column the import reads, naming all of them."""
+    rows = conn.execute(
+        "select table_name, column_name from information_schema.columns where table_schema = %s", (schema,)
+    ).fetchall()
+    present: dict[str, set[str]] = {}
+    for table, column in rows:
+        present.setdefault(table, set()).add(column)
+    missing = []
+    for model in MODELS:
+        if model.name not in present:
+            missing.append(f'table "{model.name}"')
+            continue
+        missing += [f'"{model.name}"."{c}"' for c, _ in model.columns if c not in present[model.name]]
+    if missing:
+        raise NovaImportError(
+            f"the source does not have Nova's layout in schema {schema!r}: missing {', '.join(missing)} "
+            "(see docs/NOVA_IMPORT.md)"
+        )
+
+
+def check_target(conn: psycopg.Connection) -> None:
+    """Refuse a target without the merged schema or uuid-ossp."""
+    missing = [
+        t
+        for t in (*TARGET_TABLES, "auth.users")
+        if conn.execute("select to_regclass(%s)", (t if "." in t else f"public.{t}",)).fetchone()[0] is None
+    ]
+    if missing:
+        raise NovaImportError(
+            f"the target lacks {', '.join(missing)}: push the migrations first (invoke db.push --env ...)"
+        )
+    if conn.execute("select to_regprocedure('extensions.uuid_generate_v5(uuid, text)')").fetchone()[0] is None:
+        raise NovaImportError('the target lacks extensions.uuid_generate_v5: create extension "uuid-ossp" first')
+
+
+def _stage(
+    source: psycopg.Connection, target: psycopg.Connection, schema: str, model: Model, progress: Progress
+) -> int:
+    """Relay one Nova table into its staging table with COPY; returns the number of rows."""
+    columns = sql.SQL(", ").join(sql.Identifier(c) for c, _ in model.columns)
+    target.execute(
+        sql.SQL("create temporary table {} ({})").format(
+            model.staging,
+            sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t)) for c, t in model.columns),
+        )
+    )
+    table = sql.Identifier(schema, model.name)
+    total = source.execute(sql.SQL("select count(*) from {}").format(table)).fetchone()[0]
+    progress.start(f'copy "{model.name}"', total)
+    read = sql.SQL("copy (select {} from {}) to stdout").format(columns, table)
+    write = sql.SQL("copy {} ({}) from stdin").format(model.staging, columns)
+    with source.cursor().copy(read) as out, target.cursor().copy(write) as into:
+        for chunk in out:
+            into.write(chunk)
+            progress.advance(bytes(chunk).count(b"\n"))
+    target.execute(sql.SQL("analyze {}").format(model.staging))
+    return int(total)
+
+
+# -- the set-based steps ---------------------------------------------------------------------------
+
+_NS = sql.Literal(str(NAMESPACE))
+
+
+def _id(model: str, column: sql.Composable) -> sql.Composed:
+    """uuid_generate_v5(NAMESPACE, '<model>:' || column)."""
+    return sql.SQL("extensions.uuid_generate_v5({}::uuid, {} || {})").format(_NS, sql.Literal(f"{model}:"), column)
+
+
+def _utc(column: str, alias: str = "s") -> sql.Composed:
+    """Prisma stores DateTime as timestamp(3) in UTC."""
+    return sql.SQL("({} at time zone 'UTC')").format(sql.Identifier(alias, column))
+
+
+def _map_users(conn: psycopg.Connection) -> None:
+    conn.execute("drop table if exists pg_temp.nova_user_map")
+    conn.execute(
+        """
+        create temporary table nova_user_map as
+        select s.id as nova_id, lower(btrim(s.email)) as email_key, s.name, s."createdAt" as created_at,
+               a.id as auth_id
+        from pg_temp.nova_user s
+        left join (
+          select distinct on (lower(email)) lower(email) as email_key, id
+          from auth.users where email is not null and email <> '' order by lower(email), id
+        ) a on a.email_key = lower(btrim(s.email)) and btrim(s.email) <> ''
+        """
+    )
+    conn.execute("create index on pg_temp.nova_user_map (nova_id)")
+    conn.execute("analyze pg_temp.nova_user_map")
+
+
+def _unmatched(conn: psycopg.Connection) -> list[dict[str, object]]:
+    rows = conn.execute(
+        """
+        select email_key, (array_agg(name order by created_at, nova_id))[1], min(created_at),
+               array_agg(nova_id order by created_at, nova_id)
+        from pg_temp.nova_user_map
+        where auth_id is null and email_key <> ''
+        group by email_key order by email_key
+        """
+    ).fetchall()
+    return [{"email": e, "name": n, "created_at": c, "nova_ids": ids} for e, n, c, ids in rows]
+
+
+def _create_users_directly(conn: psycopg.Connection) -> int:
+    """Insert the unmatched users into auth.users (the Docker-free backend, or a rolled-back dry run)."""
+    return conn.execute(
+        sql.SQL(
+            """
+            insert into auth.users (instance_id, id, aud, role, email, raw_app_meta_data, raw_user_meta_data,
+                                    created_at, updated_at)
+            select '00000000-0000-0000-0000-000000000000',
+                   extensions.uuid_generate_v5({ns}::uuid, 'User:' || email_key),
+                   'authenticated', 'authenticated', email_key,
+                   '{{"provider": "email", "providers": ["email"]}}'::jsonb,
+                   jsonb_strip_nulls(jsonb_build_object('display_name', left(name, 100), 'nova_user_id', nova_id)),
+                   created_at at time zone 'UTC', now()
+            from (
+              select distinct on (email_key) email_key, name, nova_id, created_at
+              from pg_temp.nova_user_map where auth_id is null and email_key <> ''
+              order by email_key, created_at, nova_id
+            ) u
+            on conflict (id) do nothing
+            """
+        ).format(ns=_NS)
+    ).rowcount
+
+
+def _gotrue_manages_auth(conn: psycopg.Connection) -> bool:
+    """True on a real Supabase project (or `supabase start`): GoTrue's own migrations table exists."""
+    return conn.execute("select to_regclass('auth.schema_migrations') is not null").fetchone()[0]
+
+
+def _batches(conn: psycopg.Connection, staging: sql.Identifier, rows: int, batch_rows: int) -> Iterator[sql.Composed]:
+    """Ctid page ranges of a staging table, about batch_rows rows each (PostgreSQL's TID range scan)."""
+    pages = conn.execute(
+        sql.SQL("select greatest(pg_relation_size({}::regclass) / current_setting('block_size')::int, 1)").format(
+            sql.Literal(staging.as_string(conn))
+        )
+    ).fetchone()[0]
+    step = max(1, -(-pages * batch_rows // max(rows, 1)))
+    for first in range(0, pages, step):
+        yield sql.SQL("s.ctid >= {}::tid and s.ctid < {}::tid").format(
+            sql.Literal(f"({first},0)"), sql.Literal(f"({first + step},0)")
+        )
+
+
+def _upsert(
+    conn: psycopg.Connection,
+    report: TableReport,
+    statement: Callable[[sql.Composable], sql.Composed],
+    batches: list[sql.Composable],
+    progress: Progress,
+) -> None:
+    """Run an `insert ... on conflict ... returning (xmax = 0) as inserted` per batch, each its own transaction."""
+    eligible = report.source_rows - sum(report.skipped.values())
+    progress.start(f"upsert {report.table}", eligible)
+    done = 0
+    for number, where in enumerate(batches, start=1):
+        with conn.transaction():
+            inserted, updated = conn.execute(
+                sql.SQL(
+                    "with w as ({}) select count(*) filter (where inserted),"
+                    " count(*) filter (where not inserted) from w"
+                ).format(statement(where))
+            ).fetchone()
+        report.inserted += inserted
+        report.updated += updated
+        share = eligible * number // len(batches) - done
+        done += share
+        progress.advance(share)
+    report.unchanged = eligible - report.inserted - report.updated
+
+
+def _skips(conn: psycopg.Connection, query: str) -> dict[str, int]:
+    """Count skipped rows per reason: `query` yields (reason or null) per source row."""
+    rows = conn.execute(
+        sql.SQL("select reason, count(*) from ({}) r where reason is not null group by reason order by reason").format(
+            sql.SQL(query)  # a constant of this module, never user input
+        )
+    ).fetchall()
+    return {reason: int(n) for reason, n in rows}
+
+
+def _batched(
+    conn: psycopg.Connection,
+    report: TableReport,
+    staging: sql.Identifier,
+    rows: int,
+    batch_rows: int,
+    statement: Callable[[sql.Composable], sql.Composed],
+    progress: Progress,
+) -> None:
+    _upsert(conn, report, statement, list(_batches(conn, staging, rows, batch_rows)), progress)
+
+
+# Each statement reads staging alias `s` restricted by a batch predicate {where}.
+_TEAMS = """
+insert into public.teams as t (id, name, created_at, updated_at)
+select {id}, coalesce(nullif(left(btrim(s.name), 100), ''), nullif(left(btrim(s.slug), 100), ''), 'Nova team'),
+       {created}, {updated}
+from pg_temp.nova_team s
+where {where}
+on conflict (id) do update set name = excluded.name, created_at = excluded.created_at
+  where (t.name, t.created_at) is distinct from (excluded.name, excluded.created_at)
+returning (xmax = 0) as inserted
+"""
+
+_MEMBER_PLAN = """
+create temporary table nova_member_plan as
+select s.id, s."teamId" as nova_team_id, s."createdAt" as created_at,
+       case when t.id is null then 'orphan: team not in Nova'
+            when u.nova_id is null then 'orphan: user not in Nova'
+            when u.email_key is null or u.email_key = '' then 'user has no email'
+            when u.auth_id is null then 'user has no Supabase account (--create-users creates it)'
+       end as reason,
+       extensions.uuid_generate_v5({ns}::uuid, 'Team:' || s."teamId") as team_id,
+       u.auth_id as user_id,
+       (case upper(s.role) when 'OWNER' then 'owner' when 'ADMIN' then 'admin' when 'VIEWER' then 'viewer'
+        else 'member' end)::public.team_role as role,
+       false as promoted
+from pg_temp.nova_teammember s
+left join pg_temp.nova_team t on t.id = s."teamId"
+left join pg_temp.nova_user_map u on u.nova_id = s."userId"
+"""
+# Nova users whose emails differ only in case are one Supabase user: one membership, the highest role.
+_MEMBER_DEDUPLICATE = """
+update pg_temp.nova_member_plan p set reason = 'same person as another membership (email differs only in case)'
+from (select id, row_number() over (partition by team_id, user_id order by role desc, created_at, id) as n
+      from pg_temp.nova_member_plan where reason is null) d
+where d.id = p.id and d.n > 1
+"""
+# A team keeps an owner: where Nova had none, its most senior member (role, then join date) becomes one.
+_MEMBER_PROMOTE = """
+update pg_temp.nova_member_plan p set role = 'owner', promoted = true
+from (select distinct on (m.team_id) m.id from pg_temp.nova_member_plan m
+      where m.reason is null and not exists (
+        select 1 from pg_temp.nova_member_plan o where o.team_id = m.team_id and o.reason is null and o.role = 'owner')
+      order by m.team_id, m.role desc, m.created_at, m.id) c
+where c.id = p.id
+"""
+_MEMBERS = """
+insert into public.team_members as m (team_id, user_id, role, created_at)
+select s.team_id, s.user_id, s.role, {created}
+from pg_temp.nova_member_plan s
+where s.reason is null and {where}
+on conflict (team_id, user_id) do update set role = excluded.role where m.role is distinct from excluded.role
+returning (xmax = 0) as inserted
+"""
+
+_PROJECT_SKIPS = """
+select case when t.id is null then 'orphan: team not in Nova' end as reason, s.id
+from pg_temp.nova_project s left join pg_temp.nova_team t on t.id = s."teamId"
+"""
+_PROJECTS = """
+insert into public.projects as p (id, team_id, name, description, created_at, updated_at)
+select {id}, {team}, coalesce(nullif(left(btrim(s.name), 100), ''), 'Nova project'), left(s.description, 2000),
+       {created}, {updated}
+from pg_temp.nova_project s
+join pg_temp.nova_team t on t.id = s."teamId"
+where {where}
+on conflict (id) do update
+  set name = excluded.name, description = excluded.description, created_at = excluded.created_at
+  where (p.name, p.description, p.created_at)
+    is distinct from (excluded.name, excluded.description, excluded.created_at)
+returning (xmax = 0) as inserted
+"""
+
+_DEPLOYMENT_SKIPS = """
+select case when p.id is null then 'orphan: project not in Nova'
+            when t.id is null then 'orphan: the project''s team is not in Nova' end as reason, s.id
+from pg_temp.nova_deployment s
+left join pg_temp.nova_project p on p.id = s."projectId"
+left join pg_temp.nova_team t on t.id = p."teamId"
+"""
+# Nova's DeploymentTarget/DeploymentStatus enums map onto ours; a commit sha that is not hex, or a url
+# over 2048 characters, becomes null; a finish before the start moves the start back to the finish.
+_DEPLOYMENTS = """
+insert into public.deployments as d (id, project_id, team_id, environment, status, commit_sha, url, created_by,
+                                     created_at, started_at, finished_at)
+select {id}, {project}, {team},
+       (case upper(s.target) when 'PRODUCTION' then 'production' when 'STAGING' then 'staging'
+        else 'local' end)::public.deployment_environment,
+       (case upper(s.status) when 'QUEUED' then 'queued' when 'BUILDING' then 'running' when 'READY' then 'succeeded'
+        when 'CANCELED' then 'cancelled' else 'failed' end)::public.deployment_status,
+       case when lower(s."commitSha") ~ '^[0-9a-f]{{7,40}}$' then lower(s."commitSha") end,
+       case when char_length(s.url) <= 2048 then s.url end,
+       u.auth_id,
+       {created},
+       (case when s."finishedAt" is null then s."startedAt"
+        else least(coalesce(s."startedAt", s."createdAt"), s."finishedAt") end) at time zone 'UTC',
+       {finished}
+from pg_temp.nova_deployment s
+join pg_temp.nova_project p on p.id = s."projectId"
+join pg_temp.nova_team t on t.id = p."teamId"
+left join pg_temp.nova_user_map u on u.nova_id = s."createdById"
+where {where}
+on conflict (id) do update set status = excluded.status, commit_sha = excluded.commit_sha, url = excluded.url,
+  started_at = excluded.started_at, finished_at = excluded.finished_at
+  where (d.status, d.commit_sha, d.url, d.started_at, d.finished_at)
+    is distinct from (excluded.status, excluded.commit_sha, excluded.url, excluded.started_at, excluded.finished_at)
+returning (xmax = 0) as inserted
+"""
+
+_TOKEN_SKIPS = """
+select case when t.id is null then 'orphan: team not in Nova' end as reason, s.id
+from pg_temp.nova_apitoken s left join pg_temp.nova_team t on t.id = s."teamId"
+"""
+# Nova's secrets cannot become valid vsn_ tokens: each is imported revoked, with a random hash nobody
+# knows the preimage of, the display prefix vsn_nova, and every scope (it never authenticates).
+_TOKENS = """
+insert into public.api_tokens as k (id, team_id, name, token_hash, display_prefix, scopes, created_by, created_at,
+                                    expires_at, revoked_at, last_used_at)
+select {id}, {team}, coalesce(nullif(left(btrim(s.name), 100), ''), 'Nova token'),
+       extensions.digest(extensions.gen_random_bytes(32), 'sha256'), 'vsn_nova', {scopes}, u.auth_id, {created},
+       greatest(coalesce(s."expiresAt", s."createdAt" + interval '1 year'), s."createdAt" + interval '1 second')
+         at time zone 'UTC',
+       coalesce({revoked}, now()), {last_used}
+from pg_temp.nova_apitoken s
+join pg_temp.nova_team t on t.id = s."teamId"
+left join pg_temp.nova_user_map u on u.nova_id = s."createdById"
+where {where}
+on conflict (id) do update set name = excluded.name, last_used_at = excluded.last_used_at
+  where (k.name, k.last_used_at) is distinct from (excluded.name, excluded.last_used_at)
+returning (xmax = 0) as inserted
+"""
+_REISSUE = """
+select t.id, t.name, array_agg(s.name order by s.name)
+from pg_temp.nova_apitoken s join pg_temp.nova_team t on t.id = s."teamId"
+where s."revokedAt" is null and (s."expiresAt" is null or s."expiresAt" > (now() at time zone 'UTC'))
+group by t.id, t.name order by t.name, t.id
+"""
+
+
+def _fill(template: str, **parts: sql.Composable) -> Callable[[sql.Composable], sql.Composed]:
+    """A statement per batch predicate."""
+    return lambda where: sql.SQL(template).format(where=where, **parts)  # type: ignore[arg-type]
+
+
+def _orphans(conn: psycopg.Connection, skips_query: str) -> list[str]:
+    return [
+        r[0]
+        for r in conn.execute(
+            sql.SQL("select id from ({}) r where reason like 'orphan:%%' order by id limit {}").format(
+                sql.SQL(skips_query), sql.Literal(LISTED)
+            )
+        )
+    ]
+
+
+def _count(conn: psycopg.Connection, table: str) -> int:
+    schema, _, name = table.rpartition(".")
+    return int(
+        conn.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(schema or "public", name))).fetchone()[0]
+    )
+
+
+def _users(
+    conn: psycopg.Connection, report: ImportReport, rows: int, create_users: bool, auth_admin: AuthAdmin | None
+) -> None:
+    table = TableReport("auth.users", "User", source_rows=rows)
+    _map_users(conn)
+    matched_before = conn.execute("select count(*) from pg_temp.nova_user_map where auth_id is not null").fetchone()[0]
+    created = 0
+    if create_users and _unmatched(conn):
+        if report.dry_run or not _gotrue_manages_auth(conn):
+            created = _create_users_directly(conn)
+        elif auth_admin is None:
+            raise NovaImportError(
+                "--create-users on a Supabase project goes through the Auth admin API: set SUPABASE_URL and "
+                f"SUPABASE_SERVICE_ROLE_KEY for environment {report.target!r}"
+            )
+        else:
+            created = auth_admin(_unmatched(conn))
+        _map_users(conn)
+    matched_after = conn.execute("select count(*) from pg_temp.nova_user_map where auth_id is not null").fetchone()[0]
+    table.unchanged = int(matched_before)
+    table.inserted = int(matched_after - matched_before)
+    no_email = conn.execute("select count(*) from pg_temp.nova_user_map where coalesce(email_key, '') = ''").fetchone()
+    unmatched = _unmatched(conn)
+    table.skipped = {
+        k: v
+        for k, v in {
+            "user has no email": int(no_email[0]),
+            "no Supabase account (--create-users creates it)": int(rows - matched_after - no_email[0]),
+        }.items()
+        if v
+    }
+    table.target_rows = _count(conn, "auth.users")
+    merged = conn.execute(
+        "select email_key, array_agg(nova_id order by nova_id) from pg_temp.nova_user_map "
+        "where email_key <> '' group by email_key having count(*) > 1 order by email_key"
+    ).fetchall()
+    report.tables.append(table)
+    report.users = {
+        "accounts_created": created,
+        "unmatched": [u["email"] for u in unmatched][:LISTED],
+        "unmatched_count": len(unmatched),
+        "same_email_different_case": [{"email": e, "nova_ids": ids} for e, ids in merged][:LISTED],
+    }
+
+
+def _members(conn: psycopg.Connection, report: ImportReport, rows: int, batch_rows: int, progress: Progress) -> None:
+    table = TableReport("team_members", "TeamMember", source_rows=rows)
+    conn.execute("drop table if exists pg_temp.nova_member_plan")
+    conn.execute(sql.SQL(_MEMBER_PLAN).format(ns=_NS))
+    conn.execute(_MEMBER_DEDUPLICATE)
+    conn.execute(_MEMBER_PROMOTE)
+    conn.execute("analyze pg_temp.nova_member_plan")
+    table.skipped = _skips(conn, "select reason from pg_temp.nova_member_plan")
+    plan = sql.Identifier("pg_temp", "nova_member_plan")
+    _batched(
+        conn,
+        table,
+        plan,
+        rows,
+        batch_rows,
+        _fill(_MEMBERS, created=sql.SQL("(s.created_at at time zone 'UTC')")),
+        progress,
+    )
+    table.target_rows = _count(conn, "team_members")
+    report.tables.append(table)
+    report.owners_assigned = [
+        {"team_id": str(team), "team": name, "owner": email}
+        for team, name, email in conn.execute(
+            "select p.team_id, t.name, a.email from pg_temp.nova_member_plan p "
+            "join pg_temp.nova_team t on t.id = p.nova_team_id join auth.users a on a.id = p.user_id "
+            "where p.promoted order by t.name, p.team_id"
+        )
+    ]
+    report.teams_without_members = [
+        {"team_id": str(nova_uuid("Team", nova_id)), "team": name, "nova_id": nova_id}
+        for nova_id, name in conn.execute(
+            "select t.id, t.name from pg_temp.nova_team t where not exists ("
+            " select 1 from pg_temp.nova_member_plan p where p.nova_team_id = t.id and p.reason is null) "
+            "order by t.name, t.id"
+        )
+    ]
+
+
+def _simple(
+    conn: psycopg.Connection,
+    report: ImportReport,
+    model: Model,
+    rows: int,
+    batch_rows: int,
+    progress: Progress,
+    skips_query: str | None,
+    template: str,
+    **parts: sql.Composable,
+) -> None:
+    table = TableReport(model.target, model.name, source_rows=rows)
+    if skips_query:
+        table.skipped = _skips(conn, skips_query)
+        orphans = _orphans(conn, skips_query)
+        if orphans:
+            report.orphans[model.name] = orphans
+    _batched(conn, table, model.staging, rows, batch_rows, _fill(template, **parts), progress)
+    table.target_rows = _count(conn, model.target)
+    report.tables.append(table)
+
+
+def _ids(model: str, column: str, alias: str = "s") -> sql.Composed:
+    return _id(model, sql.Identifier(alias, column))
+
+
+def run_import(
+    source_url: DbUrl,
+    target_url: DbUrl,
+    target_name: str,
+    *,
+    schema: str = "public",
+    dry_run: bool = False,
+    create_users: bool = False,
+    auth_admin: AuthAdmin | None = None,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    progress: Progress | None = None,
+    lock_wait: float = 600.0,
+) -> ImportReport:
+    """Import Nova into the target; see the module docstring. Returns the reconciliation report."""
+    if batch_rows < 1:
+        raise NovaImportError("--batch-rows must be at least 1")
+    if (source_url.host, source_url.port, source_url.dbname) == (target_url.host, target_url.port, target_url.dbname):
+        raise NovaImportError(f"the Nova source and the target are the same database ({target_url.where})")
+    progress = progress or _Silent()
+    started = time.monotonic()
+    report = ImportReport(dry_run=dry_run, source=source_url.masked, target=target_name)
+    with ExitStack() as stack:
+        source = stack.enter_context(connect(source_url))
+        source.read_only = True
+        source.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        conn = stack.enter_context(push_lock(target_url, wait_seconds=lock_wait, work="import"))
+        with _source_errors(source, source_url):
+            check_target(conn)
+            conn.execute("set temp_buffers = '512MB'")
+            if dry_run:
+                stack.enter_context(conn.transaction(force_rollback=True))
+            with source.transaction():  # one snapshot of Nova for every table
+                check_source(source, schema)
+                rows = {m.name: _stage(source, conn, schema, m, progress) for m in MODELS}
+            _users(conn, report, rows["User"], create_users, auth_admin)
+            _simple(
+                conn,
+                report,
+                BY_NAME["Team"],
+                rows["Team"],
+                batch_rows,
+                progress,
+                None,
+                _TEAMS,
+                id=_ids("Team", "id"),
+                created=_utc("createdAt"),
+                updated=_utc("updatedAt"),
+            )
+            _members(conn, report, rows["TeamMember"], batch_rows, progress)
+            _simple(
+                conn,
+                report,
+                BY_NAME["Project"],
+                rows["Project"],
+                batch_rows,
+                progress,
+                _PROJECT_SKIPS,
+                _PROJECTS,
+                id=_ids("Project", "id"),
+                team=_ids("Team", "teamId"),
+                created=_utc("createdAt"),
+                updated=_utc("updatedAt"),
+            )
+            _simple(
+                conn,
+                report,
+                BY_NAME["Deployment"],
+                rows["Deployment"],
+                batch_rows,
+                progress,
+                _DEPLOYMENT_SKIPS,
+                _DEPLOYMENTS,
+                id=_ids("Deployment", "id"),
+                project=_ids("Project", "projectId"),
+                team=_ids("Team", "teamId", "p"),
+                created=_utc("createdAt"),
+                finished=_utc("finishedAt"),
+            )
+            _simple(
+                conn,
+                report,
+                BY_NAME["ApiToken"],
+                rows["ApiToken"],
+                batch_rows,
+                progress,
+                _TOKEN_SKIPS,
+                _TOKENS,
+                id=_ids("ApiToken", "id"),
+                team=_ids("Team", "teamId"),
+                scopes=sql.Literal(list(TOKEN_SCOPES)),
+                created=_utc("createdAt"),
+                revoked=_utc("revokedAt"),
+                last_used=_utc("lastUsedAt"),
+            )
+            report.reissue_tokens = [
+                {"team_id": str(nova_uuid("Team", nova_id)), "team": name, "tokens": names}
+                for nova_id, name, names in conn.execute(_REISSUE)
+            ]
+            if not dry_run:
+                for model in MODELS:
+                    conn.execute(sql.SQL("drop table if exists {}").format(model.staging))
+    report.seconds = round(time.monotonic() - started, 2)
+    return report
+
+
+@contextmanager
+def _source_errors(source: psycopg.Connection, source_url: DbUrl) -> Iterator[None]:
+    """Name the Nova side when it is the one that went away, and turn SQL failures into one line."""
+    try:
+        yield
+    except psycopg.OperationalError as exc:
+        if source.broken or source.closed:
+            raise NovaImportError(
+                f"lost the Nova database at {source_url.where}: {source_url.scrub(str(exc).strip())}; "
+                "batches already committed stay, rerun to finish"
+            ) from None
+        raise
+    except psycopg.Error as exc:
+        if isinstance(exc, psycopg.OperationalError):
+            raise
+        message = exc.diag.message_primary or str(exc)
+        raise NovaImportError(
+            f"the import stopped: {source_url.scrub(message)} (SQLSTATE {exc.sqlstate}); batches already "
+            "committed stay and a rerun continues (a dry run changed nothing)"
+        ) from None
+
+
+# -- Supabase Auth, for --create-users on a real project --------------------------------------------
+
+
+def gotrue_admin(api_url: str, service_role_key: str) -> AuthAdmin:
+    """Create users through Supabase Auth's admin API (supabase-py), with the ids a direct insert would use."""
+
+    def create(users: list[dict[str, object]]) -> int:
+        from supabase import create_client  # imported here: only this path needs it
+
+        client = create_client(api_url, service_role_key)
+        created = 0
+        for user in users:
+            email = str(user["email"])
+            try:
+                client.auth.admin.create_user(
+                    {
+                        "id": str(user_uuid(email)),
+                        "email": email,
+                        "user_metadata": {"display_name": user["name"], "nova_user_id": user["nova_ids"][0]},
+                    }
+                )
+            except Exception as exc:  # noqa: BLE001 - supabase-py raises its own AuthApiError family
+                if "already" in str(exc).lower():
+                    continue  # created meanwhile: the next match picks it up
+                raise NovaImportError(f"Supabase Auth refused to create {email}: {exc}") from None
+            created += 1
+        return created
+
+    return create
