@@ -21,7 +21,6 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import psycopg
-from psycopg import sql
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -29,19 +28,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import throwaway  # noqa: E402
 
-from supadeploy.database import DbUrl, run_sql_file  # noqa: E402
 from supadeploy.project import Project  # noqa: E402
 from supadeploy.supabase_cli import find_cli  # noqa: E402
-
-
-def fresh_db(server: DbUrl, name: str) -> DbUrl:
-    with psycopg.connect(server.raw, autocommit=True) as admin:
-        admin.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
-        admin.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    url = server.with_dbname(name)
-    with psycopg.connect(url.raw, autocommit=True) as conn:
-        run_sql_file(conn, "supabase_compat.sql")
-    return url
 
 
 def make_project(folder: Path, count: int) -> None:
@@ -84,8 +72,8 @@ def main() -> int:
         push_raw: list[float] = []
         push_ours: list[float] = []
         for round_ in range(args.rounds):
-            raw_db = fresh_db(server, f"bench_raw_{round_}")
-            ours_db = fresh_db(server, f"bench_ours_{round_}")
+            raw_db = throwaway.fresh_db(server, f"bench_raw_{round_}")
+            ours_db = throwaway.fresh_db(server, f"bench_ours_{round_}")
             (project / ".env.local").write_text(f"SUPABASE_DB_URL={ours_db.raw}\n")
             order = [("raw", raw_db), ("ours", ours_db)] if round_ % 2 == 0 else [("ours", ours_db), ("raw", raw_db)]
             for kind, url in order:
@@ -108,9 +96,9 @@ def main() -> int:
         push_ratio = statistics.median(push_ours) / statistics.median(push_raw)
 
         envs = {
-            "local": fresh_db(server, "bench_env_local"),
-            "staging": fresh_db(server, "bench_env_staging"),
-            "production": fresh_db(server, "bench_env_production"),
+            "local": throwaway.fresh_db(server, "bench_env_local"),
+            "staging": throwaway.fresh_db(server, "bench_env_staging"),
+            "production": throwaway.fresh_db(server, "bench_env_production"),
         }
         for name, url in envs.items():
             (project / f".env.{name}").write_text(f"SUPABASE_DB_URL={url.raw}\n")

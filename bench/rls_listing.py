@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import throwaway  # noqa: E402
 
 from supadeploy import commands  # noqa: E402
-from supadeploy.database import DbUrl, run_sql_file  # noqa: E402
+from supadeploy.database import DbUrl  # noqa: E402
 from supadeploy.environments import Environment  # noqa: E402
 from supadeploy.project import Project  # noqa: E402
 from supadeploy.supabase_cli import find_cli  # noqa: E402
@@ -55,13 +55,9 @@ ALL_TEAMS_EXPLICIT = (
 
 
 def prepare(server: DbUrl) -> DbUrl:
-    with psycopg.connect(server.raw, autocommit=True) as admin:
-        admin.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(DBNAME)))
-        admin.execute(sql.SQL("create database {}").format(sql.Identifier(DBNAME)))
+    url = throwaway.fresh_db(server, DBNAME)
+    with psycopg.connect(url.raw, autocommit=True) as admin:
         admin.execute(sql.SQL("alter role authenticator password {}").format(sql.Literal(AUTHENTICATOR_PASSWORD)))
-    url = server.with_dbname(DBNAME)
-    with psycopg.connect(url.raw, autocommit=True) as conn:
-        run_sql_file(conn, "supabase_compat.sql")
     repo = Project(ROOT)
     commands.push(repo, Environment("local", url, protected=False, source="bench"), find_cli(repo))
     started = time.perf_counter()

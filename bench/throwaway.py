@@ -1,4 +1,4 @@
-"""What both benchmarks share: a server to measure on (given, or a throwaway cluster in /tmp)."""
+"""What the benchmarks share: a server to measure on (given, or a throwaway cluster in /tmp), fresh databases."""
 
 from __future__ import annotations
 
@@ -11,7 +11,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from supadeploy.database import DbUrl  # noqa: E402
+import psycopg  # noqa: E402
+from psycopg import sql  # noqa: E402
+
+from supadeploy.database import DbUrl, run_sql_file  # noqa: E402
 from supadeploy.local_backend import LocalCluster, free_port  # noqa: E402
 
 
@@ -26,3 +29,15 @@ def server(url: str | None, stack: ExitStack) -> DbUrl:
     cluster.start()
     stack.callback(cluster.stop)
     return cluster.url
+
+
+def fresh_db(server: DbUrl, name: str, *, compat: bool = True) -> DbUrl:
+    """An empty database `name` (dropped first if it exists), with Supabase's base schema unless compat=False."""
+    with psycopg.connect(server.raw, autocommit=True) as admin:
+        admin.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+        admin.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    url = server.with_dbname(name)
+    if compat:
+        with psycopg.connect(url.raw, autocommit=True) as conn:
+            run_sql_file(conn, "supabase_compat.sql")
+    return url

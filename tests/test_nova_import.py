@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import psycopg
 import pytest
@@ -243,3 +245,60 @@ def _closed_port() -> int:
     from supadeploy.local_backend import free_port
 
     return free_port()
+
+
+class _GoTrue(BaseHTTPRequestHandler):
+    """Supabase Auth's admin endpoint, as far as user creation goes: it writes auth.users like GoTrue."""
+
+    target: DbUrl
+    seen: list[dict[str, object]]
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.seen.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
+        with psycopg.connect(self.target.raw, autocommit=True) as conn:
+            conn.execute(
+                "insert into auth.users (id, email, aud, role, raw_user_meta_data, created_at) "
+                "values (%s, %s, 'authenticated', 'authenticated', %s, now())",
+                (body["id"], body["email"], json.dumps(body["user_metadata"])),
+            )
+        user = {
+            "id": body["id"],
+            "email": body["email"],
+            "aud": "authenticated",
+            "app_metadata": {"provider": "email"},
+            "user_metadata": body["user_metadata"],
+            "created_at": "2026-11-25T00:00:00Z",
+        }
+        payload = json.dumps(user).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_create_users_on_a_supabase_project_goes_through_the_auth_admin_api(nova_source: DbUrl, target: DbUrl) -> None:
+    with psycopg.connect(target.raw, autocommit=True) as conn:
+        conn.execute("create table auth.schema_migrations (version text primary key)")  # GoTrue manages auth
+    with pytest.raises(nova.NovaImportError, match="SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY"):
+        run(nova_source, target, create_users=True)
+    handler = type("GoTrue", (_GoTrue,), {"target": target, "seen": []})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        admin = nova.gotrue_admin(f"http://127.0.0.1:{server.server_port}", "service-role-key-for-tests")
+        report = run(nova_source, target, create_users=True, auth_admin=admin)
+    finally:
+        server.shutdown()
+    (call,) = handler.seen
+    cho = nova.user_uuid("cho@nova.dev")
+    assert call["path"] == "/auth/v1/admin/users" and call["auth"] == "Bearer service-role-key-for-tests"
+    assert call["body"]["id"] == str(cho) and call["body"]["email"] == "cho@nova.dev"
+    assert report.users["accounts_created"] == 1 and report.users["unmatched"] == []
+    assert (
+        by_table(report)["team_members"].skipped.get("user has no Supabase account (--create-users creates it)") is None
+    )

@@ -53,11 +53,10 @@ class _Silent:
 
 @dataclass(frozen=True)
 class Model:
-    """One Nova (Prisma) table: its name, the columns we read with their staging types, and its target."""
+    """One Nova (Prisma) table: its name and the columns we read, with their staging types."""
 
     name: str
     columns: tuple[tuple[str, str], ...]
-    target: str
 
     @property
     def staging(self) -> sql.Identifier:
@@ -66,16 +65,14 @@ class Model:
 
 
 MODELS = (
-    Model("User", (("id", "text"), ("email", "text"), ("name", "text"), ("createdAt", "timestamp")), "auth.users"),
+    Model("User", (("id", "text"), ("email", "text"), ("name", "text"), ("createdAt", "timestamp"))),
     Model(
         "Team",
         (("id", "text"), ("name", "text"), ("slug", "text"), ("createdAt", "timestamp"), ("updatedAt", "timestamp")),
-        "teams",
     ),
     Model(
         "TeamMember",
         (("id", "text"), ("teamId", "text"), ("userId", "text"), ("role", "text"), ("createdAt", "timestamp")),
-        "team_members",
     ),
     Model(
         "Project",
@@ -87,7 +84,6 @@ MODELS = (
             ("createdAt", "timestamp"),
             ("updatedAt", "timestamp"),
         ),
-        "projects",
     ),
     Model(
         "Deployment",
@@ -103,7 +99,6 @@ MODELS = (
             ("startedAt", "timestamp"),
             ("finishedAt", "timestamp"),
         ),
-        "deployments",
     ),
     Model(
         "ApiToken",
@@ -117,11 +112,11 @@ MODELS = (
             ("lastUsedAt", "timestamp"),
             ("revokedAt", "timestamp"),
         ),
-        "api_tokens",
     ),
 )
 BY_NAME = {m.name: m for m in MODELS}
 TARGET_TABLES = ("teams", "team_members", "projects", "deployments", "api_tokens")
+_WORK_TABLES = ("nova_user_map", "nova_member_plan", "nova_project_map")
 
 
 def nova_uuid(model: str, nova_id: str) -> uuid.UUID:
@@ -345,27 +340,93 @@ def _batches(conn: psycopg.Connection, staging: sql.Identifier, rows: int, batch
         )
 
 
+@dataclass(frozen=True)
+class Upsert:
+    """How one target table takes its mapped rows: by key, changing only `changeable` columns on a rerun.
+
+    Per batch: an UPDATE of the rows that exist and differ, then an INSERT of those missing (an
+    anti-join rather than ON CONFLICT: the push lock keeps other imports out, and uuid5 ids are
+    never made by the app, so nothing else inserts these keys; a clash would fail the batch cleanly).
+    """
+
+    table: str
+    key: tuple[str, ...]
+    columns: tuple[str, ...]
+    changeable: tuple[str, ...]
+    rows: str  # selects `columns` (named so) from staging alias s; {where} is the batch predicate
+
+    def statements(
+        self, where: sql.Composable, parts: dict[str, sql.Composable], *, rerun: bool
+    ) -> tuple[sql.Composed, sql.Composed]:
+        """The UPDATE and the INSERT for one batch; without rerun, the INSERT needs no anti-join."""
+        target = sql.Identifier("public", self.table)
+        mapped = sql.SQL("(select * from ({}) r offset 0)").format(sql.SQL(self.rows).format(where=where, **parts))
+
+        def cols(alias: str, names: tuple[str, ...]) -> sql.Composed:
+            return sql.SQL(", ").join(sql.Identifier(alias, n) for n in names)
+
+        same_key = sql.SQL(" and ").join(
+            sql.SQL("{} = {}").format(sql.Identifier("t", k), sql.Identifier("m", k)) for k in self.key
+        )
+        update = sql.SQL(
+            "update {target} t set ({names}) = row({new}) from {mapped} m "
+            "where {same_key} and ({old}) is distinct from ({new})"
+        ).format(
+            target=target,
+            names=sql.SQL(", ").join(sql.Identifier(n) for n in self.changeable),
+            new=cols("m", self.changeable),
+            old=cols("t", self.changeable),
+            mapped=mapped,
+            same_key=same_key,
+        )
+        insert = sql.SQL(
+            "insert into {target} ({names}) select {values} from {mapped} m "
+            + ("where not exists (select 1 from {target} t where {same_key})" if rerun else "")
+        ).format(
+            target=target,
+            names=sql.SQL(", ").join(sql.Identifier(n) for n in self.columns),
+            values=cols("m", self.columns),
+            mapped=mapped,
+            same_key=same_key,
+        )
+        return update, insert
+
+    def any_present(self, parts: dict[str, sql.Composable]) -> sql.Composed:
+        """Whether any mapped row is already in the target: if none is, no batch needs its UPDATE."""
+        mapped = sql.SQL(self.rows).format(where=sql.SQL("true"), **parts)
+        same_key = sql.SQL(" and ").join(
+            sql.SQL("{} = {}").format(sql.Identifier("t", k), sql.Identifier("m", k)) for k in self.key
+        )
+        # count(*), not exists(): exists() makes the planner pick a fast-start nested loop that is
+        # quadratic when nothing matches, which is the common case.
+        return sql.SQL(
+            "select exists (select 1 from {target})"
+            " and (select count(*) from ({mapped}) m join {target} t on {key}) > 0"
+        ).format(mapped=mapped, target=sql.Identifier("public", self.table), key=same_key)
+
+
 def _upsert(
     conn: psycopg.Connection,
     report: TableReport,
-    statement: Callable[[sql.Composable], sql.Composed],
+    upsert: Upsert,
+    parts: dict[str, sql.Composable],
     batches: list[sql.Composable],
     progress: Progress,
 ) -> None:
-    """Run an `insert ... on conflict ... returning (xmax = 0) as inserted` per batch, each its own transaction."""
+    """Run the upsert per batch, each batch in its own transaction (a savepoint inside a dry run)."""
     eligible = report.source_rows - sum(report.skipped.values())
     progress.start(f"upsert {report.table}", eligible)
     done = 0
+    # Rows inserted by this run's earlier batches never match a later batch (Nova ids are unique), so
+    # only rows present before the run can need an update or block an insert: when there are none,
+    # the batches are plain INSERTs.
+    rerun = conn.execute(upsert.any_present(parts)).fetchone()[0]
     for number, where in enumerate(batches, start=1):
+        update, insert = upsert.statements(where, parts, rerun=rerun)
         with conn.transaction():
-            inserted, updated = conn.execute(
-                sql.SQL(
-                    "with w as ({}) select count(*) filter (where inserted),"
-                    " count(*) filter (where not inserted) from w"
-                ).format(statement(where))
-            ).fetchone()
-        report.inserted += inserted
-        report.updated += updated
+            if rerun:
+                report.updated += conn.execute(update).rowcount
+            report.inserted += conn.execute(insert).rowcount
         share = eligible * number // len(batches) - done
         done += share
         progress.advance(share)
@@ -382,29 +443,19 @@ def _skips(conn: psycopg.Connection, query: str) -> dict[str, int]:
     return {reason: int(n) for reason, n in rows}
 
 
-def _batched(
-    conn: psycopg.Connection,
-    report: TableReport,
-    staging: sql.Identifier,
-    rows: int,
-    batch_rows: int,
-    statement: Callable[[sql.Composable], sql.Composed],
-    progress: Progress,
-) -> None:
-    _upsert(conn, report, statement, list(_batches(conn, staging, rows, batch_rows)), progress)
-
-
-# Each statement reads staging alias `s` restricted by a batch predicate {where}.
-_TEAMS = """
-insert into public.teams as t (id, name, created_at, updated_at)
-select {id}, coalesce(nullif(left(btrim(s.name), 100), ''), nullif(left(btrim(s.slug), 100), ''), 'Nova team'),
-       {created}, {updated}
-from pg_temp.nova_team s
-where {where}
-on conflict (id) do update set name = excluded.name, created_at = excluded.created_at
-  where (t.name, t.created_at) is distinct from (excluded.name, excluded.created_at)
-returning (xmax = 0) as inserted
-"""
+TEAMS = Upsert(
+    "teams",
+    ("id",),
+    ("id", "name", "created_at", "updated_at"),
+    ("name", "created_at"),
+    """
+    select {id} as id,
+           coalesce(nullif(left(btrim(s.name), 100), ''), nullif(left(btrim(s.slug), 100), ''), 'Nova team') as name,
+           {created} as created_at, {updated} as updated_at
+    from pg_temp.nova_team s
+    where {where}
+    """,
+)
 
 _MEMBER_PLAN = """
 create temporary table nova_member_plan as
@@ -434,36 +485,47 @@ where d.id = p.id and d.n > 1
 _MEMBER_PROMOTE = """
 update pg_temp.nova_member_plan p set role = 'owner', promoted = true
 from (select distinct on (m.team_id) m.id from pg_temp.nova_member_plan m
-      where m.reason is null and not exists (
-        select 1 from pg_temp.nova_member_plan o where o.team_id = m.team_id and o.reason is null and o.role = 'owner')
+      where m.reason is null and m.team_id in (
+        select team_id from pg_temp.nova_member_plan where reason is null
+        group by team_id having not bool_or(role = 'owner'))
       order by m.team_id, m.role desc, m.created_at, m.id) c
 where c.id = p.id
 """
-_MEMBERS = """
-insert into public.team_members as m (team_id, user_id, role, created_at)
-select s.team_id, s.user_id, s.role, {created}
-from pg_temp.nova_member_plan s
-where s.reason is null and {where}
-on conflict (team_id, user_id) do update set role = excluded.role where m.role is distinct from excluded.role
-returning (xmax = 0) as inserted
-"""
+MEMBERS = Upsert(
+    "team_members",
+    ("team_id", "user_id"),
+    ("team_id", "user_id", "role", "created_at"),
+    ("role",),
+    """
+    select s.team_id, s.user_id, s.role, (s.created_at at time zone 'UTC') as created_at
+    from pg_temp.nova_member_plan s
+    where s.reason is null and {where}
+    """,
+)
 
 _PROJECT_SKIPS = """
 select case when t.id is null then 'orphan: team not in Nova' end as reason, s.id
 from pg_temp.nova_project s left join pg_temp.nova_team t on t.id = s."teamId"
 """
-_PROJECTS = """
-insert into public.projects as p (id, team_id, name, description, created_at, updated_at)
-select {id}, {team}, coalesce(nullif(left(btrim(s.name), 100), ''), 'Nova project'), left(s.description, 2000),
-       {created}, {updated}
-from pg_temp.nova_project s
-join pg_temp.nova_team t on t.id = s."teamId"
-where {where}
-on conflict (id) do update
-  set name = excluded.name, description = excluded.description, created_at = excluded.created_at
-  where (p.name, p.description, p.created_at)
-    is distinct from (excluded.name, excluded.description, excluded.created_at)
-returning (xmax = 0) as inserted
+PROJECTS = Upsert(
+    "projects",
+    ("id",),
+    ("id", "team_id", "name", "description", "created_at", "updated_at"),
+    ("name", "description", "created_at"),
+    """
+    select {id} as id, {team} as team_id, coalesce(nullif(left(btrim(s.name), 100), ''), 'Nova project') as name,
+           left(s.description, 2000) as description, {created} as created_at, {updated} as updated_at
+    from pg_temp.nova_project s
+    join pg_temp.nova_team t on t.id = s."teamId"
+    where {where}
+    """,
+)
+# Deployments look their project's ids up here instead of hashing them again per row.
+_PROJECT_MAP = """
+create temporary table nova_project_map as
+select s.id as nova_id, extensions.uuid_generate_v5({ns}::uuid, 'Project:' || s.id) as project_id,
+       extensions.uuid_generate_v5({ns}::uuid, 'Team:' || s."teamId") as team_id
+from pg_temp.nova_project s join pg_temp.nova_team t on t.id = s."teamId"
 """
 
 _DEPLOYMENT_SKIPS = """
@@ -473,34 +535,46 @@ from pg_temp.nova_deployment s
 left join pg_temp.nova_project p on p.id = s."projectId"
 left join pg_temp.nova_team t on t.id = p."teamId"
 """
-# Nova's DeploymentTarget/DeploymentStatus enums map onto ours; a commit sha that is not hex, or a url
-# over 2048 characters, becomes null; a finish before the start moves the start back to the finish.
-_DEPLOYMENTS = """
-insert into public.deployments as d (id, project_id, team_id, environment, status, commit_sha, url, created_by,
-                                     created_at, started_at, finished_at)
-select {id}, {project}, {team},
-       (case upper(s.target) when 'PRODUCTION' then 'production' when 'STAGING' then 'staging'
-        else 'local' end)::public.deployment_environment,
-       (case upper(s.status) when 'QUEUED' then 'queued' when 'BUILDING' then 'running' when 'READY' then 'succeeded'
-        when 'CANCELED' then 'cancelled' else 'failed' end)::public.deployment_status,
-       case when lower(s."commitSha") ~ '^[0-9a-f]{{7,40}}$' then lower(s."commitSha") end,
-       case when char_length(s.url) <= 2048 then s.url end,
-       u.auth_id,
-       {created},
-       (case when s."finishedAt" is null then s."startedAt"
-        else least(coalesce(s."startedAt", s."createdAt"), s."finishedAt") end) at time zone 'UTC',
-       {finished}
-from pg_temp.nova_deployment s
-join pg_temp.nova_project p on p.id = s."projectId"
-join pg_temp.nova_team t on t.id = p."teamId"
-left join pg_temp.nova_user_map u on u.nova_id = s."createdById"
-where {where}
-on conflict (id) do update set status = excluded.status, commit_sha = excluded.commit_sha, url = excluded.url,
-  started_at = excluded.started_at, finished_at = excluded.finished_at
-  where (d.status, d.commit_sha, d.url, d.started_at, d.finished_at)
-    is distinct from (excluded.status, excluded.commit_sha, excluded.url, excluded.started_at, excluded.finished_at)
-returning (xmax = 0) as inserted
-"""
+# Nova's DeploymentTarget/DeploymentStatus enums map onto ours; a commit sha that is not 7-40 hex digits,
+# or a url over 2048 characters, becomes null; a finish before the start moves the start to the finish.
+DEPLOYMENTS = Upsert(
+    "deployments",
+    ("id",),
+    (
+        "id",
+        "project_id",
+        "team_id",
+        "environment",
+        "status",
+        "commit_sha",
+        "url",
+        "created_by",
+        "created_at",
+        "started_at",
+        "finished_at",
+    ),
+    ("status", "commit_sha", "url", "started_at", "finished_at"),
+    """
+    select {id} as id, p.project_id, p.team_id,
+           (case upper(s.target) when 'PRODUCTION' then 'production' when 'STAGING' then 'staging'
+            else 'local' end)::public.deployment_environment as environment,
+           (case upper(s.status) when 'QUEUED' then 'queued' when 'BUILDING' then 'running'
+            when 'READY' then 'succeeded' when 'CANCELED' then 'cancelled'
+            else 'failed' end)::public.deployment_status as status,
+           case when char_length(s."commitSha") between 7 and 40 and lower(s."commitSha") !~ '[^0-9a-f]'
+                then lower(s."commitSha") end as commit_sha,
+           case when char_length(s.url) <= 2048 then s.url end as url,
+           u.auth_id as created_by,
+           {created} as created_at,
+           (case when s."finishedAt" is null then s."startedAt"
+            else least(coalesce(s."startedAt", s."createdAt"), s."finishedAt") end) at time zone 'UTC' as started_at,
+           {finished} as finished_at
+    from pg_temp.nova_deployment s
+    join pg_temp.nova_project_map p on p.nova_id = s."projectId"
+    left join pg_temp.nova_user_map u on u.nova_id = s."createdById"
+    where {where}
+    """,
+)
 
 _TOKEN_SKIPS = """
 select case when t.id is null then 'orphan: team not in Nova' end as reason, s.id
@@ -508,33 +582,42 @@ from pg_temp.nova_apitoken s left join pg_temp.nova_team t on t.id = s."teamId"
 """
 # Nova's secrets cannot become valid vsn_ tokens: each is imported revoked, with a random hash nobody
 # knows the preimage of, the display prefix vsn_nova, and every scope (it never authenticates).
-_TOKENS = """
-insert into public.api_tokens as k (id, team_id, name, token_hash, display_prefix, scopes, created_by, created_at,
-                                    expires_at, revoked_at, last_used_at)
-select {id}, {team}, coalesce(nullif(left(btrim(s.name), 100), ''), 'Nova token'),
-       extensions.digest(extensions.gen_random_bytes(32), 'sha256'), 'vsn_nova', {scopes}, u.auth_id, {created},
-       greatest(coalesce(s."expiresAt", s."createdAt" + interval '1 year'), s."createdAt" + interval '1 second')
-         at time zone 'UTC',
-       coalesce({revoked}, now()), {last_used}
-from pg_temp.nova_apitoken s
-join pg_temp.nova_team t on t.id = s."teamId"
-left join pg_temp.nova_user_map u on u.nova_id = s."createdById"
-where {where}
-on conflict (id) do update set name = excluded.name, last_used_at = excluded.last_used_at
-  where (k.name, k.last_used_at) is distinct from (excluded.name, excluded.last_used_at)
-returning (xmax = 0) as inserted
-"""
+TOKENS = Upsert(
+    "api_tokens",
+    ("id",),
+    (
+        "id",
+        "team_id",
+        "name",
+        "token_hash",
+        "display_prefix",
+        "scopes",
+        "created_by",
+        "created_at",
+        "expires_at",
+        "revoked_at",
+        "last_used_at",
+    ),
+    ("name", "last_used_at"),
+    """
+    select {id} as id, {team} as team_id, coalesce(nullif(left(btrim(s.name), 100), ''), 'Nova token') as name,
+           extensions.digest(extensions.gen_random_bytes(32), 'sha256') as token_hash,
+           'vsn_nova' as display_prefix, {scopes}::text[] as scopes, u.auth_id as created_by, {created} as created_at,
+           greatest(coalesce(s."expiresAt", s."createdAt" + interval '1 year'), s."createdAt" + interval '1 second')
+             at time zone 'UTC' as expires_at,
+           coalesce({revoked}, now()) as revoked_at, {last_used} as last_used_at
+    from pg_temp.nova_apitoken s
+    join pg_temp.nova_team t on t.id = s."teamId"
+    left join pg_temp.nova_user_map u on u.nova_id = s."createdById"
+    where {where}
+    """,
+)
 _REISSUE = """
 select t.id, t.name, array_agg(s.name order by s.name)
 from pg_temp.nova_apitoken s join pg_temp.nova_team t on t.id = s."teamId"
 where s."revokedAt" is null and (s."expiresAt" is null or s."expiresAt" > (now() at time zone 'UTC'))
 group by t.id, t.name order by t.name, t.id
 """
-
-
-def _fill(template: str, **parts: sql.Composable) -> Callable[[sql.Composable], sql.Composed]:
-    """A statement per batch predicate."""
-    return lambda where: sql.SQL(template).format(where=where, **parts)  # type: ignore[arg-type]
 
 
 def _orphans(conn: psycopg.Connection, skips_query: str) -> list[str]:
@@ -609,15 +692,7 @@ def _members(conn: psycopg.Connection, report: ImportReport, rows: int, batch_ro
     conn.execute("analyze pg_temp.nova_member_plan")
     table.skipped = _skips(conn, "select reason from pg_temp.nova_member_plan")
     plan = sql.Identifier("pg_temp", "nova_member_plan")
-    _batched(
-        conn,
-        table,
-        plan,
-        rows,
-        batch_rows,
-        _fill(_MEMBERS, created=sql.SQL("(s.created_at at time zone 'UTC')")),
-        progress,
-    )
+    _upsert(conn, table, MEMBERS, {}, list(_batches(conn, plan, rows, batch_rows)), progress)
     table.target_rows = _count(conn, "team_members")
     report.tables.append(table)
     report.owners_assigned = [
@@ -638,25 +713,25 @@ def _members(conn: psycopg.Connection, report: ImportReport, rows: int, batch_ro
     ]
 
 
-def _simple(
+def _table(
     conn: psycopg.Connection,
     report: ImportReport,
     model: Model,
+    upsert: Upsert,
     rows: int,
     batch_rows: int,
     progress: Progress,
-    skips_query: str | None,
-    template: str,
+    skips_query: str | None = None,
     **parts: sql.Composable,
 ) -> None:
-    table = TableReport(model.target, model.name, source_rows=rows)
+    table = TableReport(upsert.table, model.name, source_rows=rows)
     if skips_query:
         table.skipped = _skips(conn, skips_query)
         orphans = _orphans(conn, skips_query)
         if orphans:
             report.orphans[model.name] = orphans
-    _batched(conn, table, model.staging, rows, batch_rows, _fill(template, **parts), progress)
-    table.target_rows = _count(conn, model.target)
+    _upsert(conn, table, upsert, parts, list(_batches(conn, model.staging, rows, batch_rows)), progress)
+    table.target_rows = _count(conn, upsert.table)
     report.tables.append(table)
 
 
@@ -699,58 +774,59 @@ def run_import(
                 check_source(source, schema)
                 rows = {m.name: _stage(source, conn, schema, m, progress) for m in MODELS}
             _users(conn, report, rows["User"], create_users, auth_admin)
-            _simple(
+            _table(
                 conn,
                 report,
                 BY_NAME["Team"],
+                TEAMS,
                 rows["Team"],
                 batch_rows,
                 progress,
-                None,
-                _TEAMS,
                 id=_ids("Team", "id"),
                 created=_utc("createdAt"),
                 updated=_utc("updatedAt"),
             )
             _members(conn, report, rows["TeamMember"], batch_rows, progress)
-            _simple(
+            _table(
                 conn,
                 report,
                 BY_NAME["Project"],
+                PROJECTS,
                 rows["Project"],
                 batch_rows,
                 progress,
                 _PROJECT_SKIPS,
-                _PROJECTS,
                 id=_ids("Project", "id"),
                 team=_ids("Team", "teamId"),
                 created=_utc("createdAt"),
                 updated=_utc("updatedAt"),
             )
-            _simple(
+            conn.execute("drop table if exists pg_temp.nova_project_map")
+            conn.execute(sql.SQL(_PROJECT_MAP).format(ns=_NS))
+            conn.execute("create index on pg_temp.nova_project_map (nova_id)")
+            conn.execute("analyze pg_temp.nova_project_map")
+            _table(
                 conn,
                 report,
                 BY_NAME["Deployment"],
+                DEPLOYMENTS,
                 rows["Deployment"],
                 batch_rows,
                 progress,
                 _DEPLOYMENT_SKIPS,
-                _DEPLOYMENTS,
                 id=_ids("Deployment", "id"),
-                project=_ids("Project", "projectId"),
-                team=_ids("Team", "teamId", "p"),
                 created=_utc("createdAt"),
                 finished=_utc("finishedAt"),
             )
-            _simple(
+            _table(
                 conn,
                 report,
                 BY_NAME["ApiToken"],
+                TOKENS,
                 rows["ApiToken"],
                 batch_rows,
                 progress,
                 _TOKEN_SKIPS,
-                _TOKENS,
                 id=_ids("ApiToken", "id"),
                 team=_ids("Team", "teamId"),
                 scopes=sql.Literal(list(TOKEN_SCOPES)),
@@ -763,8 +839,8 @@ def run_import(
                 for nova_id, name, names in conn.execute(_REISSUE)
             ]
             if not dry_run:
-                for model in MODELS:
-                    conn.execute(sql.SQL("drop table if exists {}").format(model.staging))
+                for staging in (*(m.staging for m in MODELS), *(sql.Identifier("pg_temp", t) for t in _WORK_TABLES)):
+                    conn.execute(sql.SQL("drop table if exists {}").format(staging))
     report.seconds = round(time.monotonic() - started, 2)
     return report
 
