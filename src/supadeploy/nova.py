@@ -874,7 +874,10 @@ def gotrue_admin(api_url: str, service_role_key: str) -> AuthAdmin:
     """Create users through Supabase Auth's admin API (supabase-py), with the ids a direct insert would use."""
 
     def create(users: list[dict[str, object]]) -> int:
-        from supabase import create_client  # imported here: only this path needs it
+        try:
+            from supabase import create_client  # imported here: only this path needs it
+        except ImportError:
+            raise NovaImportError("supabase-py is missing: run scripts/bootstrap (or pip install supabase)") from None
 
         client = create_client(api_url, service_role_key)
         created = 0
