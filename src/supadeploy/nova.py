@@ -355,6 +355,12 @@ class Upsert:
     changeable: tuple[str, ...]
     rows: str  # selects `columns` (named so) from staging alias s; {where} is the batch predicate
 
+    def _same_key(self) -> sql.Composed:
+        """t.<key> = m.<key>, for the target row t and the mapped row m."""
+        return sql.SQL(" and ").join(
+            sql.SQL("{} = {}").format(sql.Identifier("t", k), sql.Identifier("m", k)) for k in self.key
+        )
+
     def statements(
         self, where: sql.Composable, parts: dict[str, sql.Composable], *, rerun: bool
     ) -> tuple[sql.Composed, sql.Composed]:
@@ -365,9 +371,7 @@ class Upsert:
         def cols(alias: str, names: tuple[str, ...]) -> sql.Composed:
             return sql.SQL(", ").join(sql.Identifier(alias, n) for n in names)
 
-        same_key = sql.SQL(" and ").join(
-            sql.SQL("{} = {}").format(sql.Identifier("t", k), sql.Identifier("m", k)) for k in self.key
-        )
+        same_key = self._same_key()
         update = sql.SQL(
             "update {target} t set ({names}) = row({new}) from {mapped} m "
             "where {same_key} and ({old}) is distinct from ({new})"
@@ -394,9 +398,7 @@ class Upsert:
     def any_present(self, parts: dict[str, sql.Composable]) -> sql.Composed:
         """Whether any mapped row is already in the target: if none is, no batch needs its UPDATE."""
         mapped = sql.SQL(self.rows).format(where=sql.SQL("true"), **parts)
-        same_key = sql.SQL(" and ").join(
-            sql.SQL("{} = {}").format(sql.Identifier("t", k), sql.Identifier("m", k)) for k in self.key
-        )
+        same_key = self._same_key()
         # count(*), not exists(): exists() makes the planner pick a fast-start nested loop that is
         # quadratic when nothing matches, which is the common case.
         return sql.SQL(
@@ -858,8 +860,6 @@ def _source_errors(source: psycopg.Connection, source_url: DbUrl) -> Iterator[No
             ) from None
         raise
     except psycopg.Error as exc:
-        if isinstance(exc, psycopg.OperationalError):
-            raise
         message = exc.diag.message_primary or str(exc)
         raise NovaImportError(
             f"the import stopped: {source_url.scrub(message)} (SQLSTATE {exc.sqlstate}); batches already "
