@@ -30,10 +30,11 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import throwaway  # noqa: E402
 
-from supadeploy import commands, nova  # noqa: E402
-from supadeploy.database import DbUrl  # noqa: E402
+from supadeploy.app import nova  # noqa: E402
+from supadeploy.dburl import DbUrl  # noqa: E402
 from supadeploy.environments import Environment  # noqa: E402
 from supadeploy.project import Project  # noqa: E402
+from supadeploy.push import push  # noqa: E402
 from supadeploy.supabase_cli import find_cli  # noqa: E402
 
 # cuid-like ids: 'c' + 24 lowercase alphanumerics, as Prisma's cuid() makes.
@@ -83,7 +84,7 @@ def prepare(server: DbUrl, sizes: dict[str, int]) -> tuple[DbUrl, DbUrl]:
         conn.execute("vacuum analyze")
     target = throwaway.fresh_db(server, "bench_nova_target")
     repo = Project(ROOT)
-    commands.push(repo, Environment("local", target, protected=False, source="bench"), find_cli(repo))
+    push(repo, Environment.for_url("local", target, source="bench"), find_cli(repo))
     with psycopg.connect(target.raw, autocommit=True) as conn:
         conn.execute(ACCOUNTS.encode(), sizes)
     print(f"loaded Nova ({', '.join(f'{k}={v}' for k, v in sizes.items())}) in {time.perf_counter() - started:.1f}s")

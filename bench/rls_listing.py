@@ -29,10 +29,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import throwaway  # noqa: E402
 
-from supadeploy import commands  # noqa: E402
-from supadeploy.database import DbUrl  # noqa: E402
+from supadeploy.dburl import DbUrl  # noqa: E402
 from supadeploy.environments import Environment  # noqa: E402
 from supadeploy.project import Project  # noqa: E402
+from supadeploy.push import push  # noqa: E402
 from supadeploy.supabase_cli import find_cli  # noqa: E402
 
 DBNAME = "bench_rls"
@@ -59,7 +59,7 @@ def prepare(server: DbUrl) -> DbUrl:
     with psycopg.connect(url.raw, autocommit=True) as admin:
         admin.execute(sql.SQL("alter role authenticator password {}").format(sql.Literal(AUTHENTICATOR_PASSWORD)))
     repo = Project(ROOT)
-    commands.push(repo, Environment("local", url, protected=False, source="bench"), find_cli(repo))
+    push(repo, Environment.for_url("local", url, source="bench"), find_cli(repo))
     started = time.perf_counter()
     with psycopg.connect(url.raw, autocommit=True) as conn:
         conn.execute((ROOT / "bench" / "rls_load.sql").read_text().encode())

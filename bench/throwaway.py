@@ -14,7 +14,8 @@ sys.path.insert(0, str(ROOT / "src"))
 import psycopg  # noqa: E402
 from psycopg import sql  # noqa: E402
 
-from supadeploy.database import DbUrl, run_sql_file  # noqa: E402
+from supadeploy.database import run_sql_file  # noqa: E402
+from supadeploy.dburl import DbUrl  # noqa: E402
 from supadeploy.local_backend import LocalCluster, free_port  # noqa: E402
 
 

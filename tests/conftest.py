@@ -23,7 +23,8 @@ import psycopg.sql
 import pytest
 from pytest_postgresql.janitor import DatabaseJanitor
 
-from supadeploy.database import DbUrl, run_sql_file
+from supadeploy.database import run_sql_file
+from supadeploy.dburl import DbUrl
 from supadeploy.local_backend import LocalCluster, free_port
 
 REPO = Path(__file__).resolve().parents[1]
@@ -182,9 +183,9 @@ SCHEMA_TEMPLATE_DB = "supadeploy_schema_template"
 @pytest.fixture(scope="session")
 def schema_template(pg_server: Server, template_db: str) -> Iterator[str]:
     """A template database with every migration of this repo pushed by the real Supabase CLI."""
-    from supadeploy import commands
     from supadeploy.environments import Environment
     from supadeploy.project import Project
+    from supadeploy.push import push
     from supadeploy.supabase_cli import find_cli
 
     from .postgrest import AUTHENTICATOR_PASSWORD
@@ -198,8 +199,8 @@ def schema_template(pg_server: Server, template_db: str) -> Iterator[str]:
     with janitor:
         repo = Project(REPO)
         url = pg_server.url.with_dbname(SCHEMA_TEMPLATE_DB)
-        env = Environment("local", url, protected=False, source="tests")
-        commands.push(repo, env, find_cli(repo))
+        env = Environment.for_url("local", url, source="tests")
+        push(repo, env, find_cli(repo))
         yield SCHEMA_TEMPLATE_DB
 
 

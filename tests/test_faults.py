@@ -11,7 +11,7 @@ import time
 import psycopg
 import pytest
 
-from supadeploy.database import DbUrl
+from supadeploy.dburl import DbUrl
 
 from .conftest import REPO, ProjectDir, Server, clean_environ, database_from, run_invoke
 

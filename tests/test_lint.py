@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from supadeploy import lint
-from supadeploy.database import DbUrl
+from supadeploy.dburl import DbUrl
 from supadeploy.project import Project
 
 from .conftest import REPO, ProjectDir, run_invoke

@@ -10,8 +10,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from supadeploy.errors import LocalBackendError
-from supadeploy.local_backend import LocalCluster, find_bindir, free_port
+from supadeploy.errors import LocalBackendError, ToolNotFound
+from supadeploy.local_backend import LocalCluster, free_port
+from supadeploy.pgtools import find_bindir
 
 from .conftest import ProjectDir, Server, run_invoke
 
@@ -30,8 +31,8 @@ def test_finds_server_binaries_of_version_15_or_newer() -> None:
 
 
 def test_missing_binaries_say_what_to_install(tmp_path: Path) -> None:
-    with pytest.raises(LocalBackendError, match="install postgresql-15"):
-        find_bindir({"PATH": str(tmp_path), "SUPADEPLOY_PG_BINDIR": str(tmp_path)}, debian_glob=str(tmp_path / "*"))
+    with pytest.raises(ToolNotFound, match="install postgresql-15"):
+        find_bindir(tmp_path, search_path=str(tmp_path), debian_glob=str(tmp_path / "*"))
 
 
 def test_start_is_idempotent_status_reports_and_stop_stops(scratch_root: Path) -> None:

@@ -11,8 +11,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from supadeploy import nova
-from supadeploy.database import DbUrl
+from supadeploy.app import nova
+from supadeploy.dburl import DbUrl
 
 from . import nova_fixture as fx
 from .conftest import ProjectDir, Server, _janitor, run_invoke

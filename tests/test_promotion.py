@@ -10,8 +10,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from supadeploy.database import DbUrl
-from supadeploy.local_backend import find_bindir
+from supadeploy.dburl import DbUrl
+from supadeploy.pgtools import find_bindir
 
 from .conftest import ProjectDir, Server, database_from, rls_table, run_invoke
 

@@ -8,10 +8,13 @@ import time
 import psycopg
 import pytest
 
-from supadeploy import commands, environments
-from supadeploy.database import PUSH_LOCK_KEY, DbUrl
+from supadeploy import environments
+from supadeploy.database import PUSH_LOCK_KEY
+from supadeploy.dburl import DbUrl
 from supadeploy.errors import ChecksumMismatch, ConfigError, LockTimeout
+from supadeploy.maintenance import repair
 from supadeploy.project import Project
+from supadeploy.push import push
 from supadeploy.supabase_cli import find_cli
 
 from .conftest import ProjectDir, rls_table, run_invoke
@@ -38,14 +41,14 @@ def test_transaction_pooler_is_refused_with_the_url_to_use(project_dir: ProjectD
 def test_checksums_are_recorded_and_an_edited_file_is_refused(project_dir: ProjectDir, db_url: DbUrl) -> None:
     proj, env = setup(project_dir, db_url)
     path = project_dir.add_migration("20240101000000", "a", rls_table("a"))
-    commands.push(proj, env, find_cli(proj))
+    push(proj, env, find_cli(proj))
     with psycopg.connect(db_url.raw) as conn:
         recorded = conn.execute("select version, how from supadeploy.migration_checksums").fetchall()
     assert recorded == [("20240101000000", "push")]
     path.write_text(rls_table("a") + "\ncreate index a_id on a (id);")
     project_dir.add_migration("20240102000000", "b", rls_table("b"))
     with pytest.raises(ChecksumMismatch, match="20240101000000_a.sql changed after it was applied to local"):
-        commands.push(proj, env, find_cli(proj))
+        push(proj, env, find_cli(proj))
     with psycopg.connect(db_url.raw) as conn:
         assert conn.execute("select to_regclass('public.b')").fetchone() == (None,)
     refused = run_invoke(project_dir, "db.push")
@@ -66,9 +69,9 @@ def test_pushes_made_before_tracking_are_backfilled_when_statements_match(
     assert raw_supabase(project_dir, "db", "push", "--yes", url=db_url).returncode == 0
     edited.write_text(rls_table("b", "id bigint"))
     with pytest.raises(ChecksumMismatch, match="20240102000000_b.sql"):
-        commands.push(proj, env, find_cli(proj))
+        push(proj, env, find_cli(proj))
     edited.write_text(rls_table("b"))
-    commands.push(proj, env, find_cli(proj))
+    push(proj, env, find_cli(proj))
     with psycopg.connect(db_url.raw) as conn:
         rows = conn.execute("select version, how from supadeploy.migration_checksums order by 1").fetchall()
     assert rows == [("20240101000000", "backfill"), ("20240102000000", "backfill")]
@@ -81,9 +84,9 @@ def test_a_push_waits_for_the_lock_and_gives_up_after_the_bound(project_dir: Pro
         holder.execute("select pg_advisory_lock(%s)", (PUSH_LOCK_KEY,))
         started = time.monotonic()
         with pytest.raises(LockTimeout, match="more than 1s"):
-            commands.push(proj, env, find_cli(proj))
+            push(proj, env, find_cli(proj))
         assert time.monotonic() - started < 10
-    commands.push(proj, env, find_cli(proj))
+    push(proj, env, find_cli(proj))
 
 
 def test_protected_targets_get_lock_timeouts_and_retries(project_dir: ProjectDir, db_url: DbUrl) -> None:
@@ -97,7 +100,7 @@ def test_protected_targets_get_lock_timeouts_and_retries(project_dir: ProjectDir
     releaser.start()
     lines: list[str] = []
     try:
-        result = commands.push(proj, env, find_cli(proj), on_line=lines.append)
+        result = push(proj, env, find_cli(proj), on_line=lines.append)
     finally:
         releaser.join()
         holder.close()
@@ -128,7 +131,7 @@ def test_dry_run_validates_each_file(project_dir: ProjectDir, db_url: DbUrl, hol
     project_dir.add_migration("20240103000000", "later", rls_table("later"))
     other = psycopg.connect(db_url.raw) if hold_connection else None  # a live database has other sessions
     try:
-        result = commands.push(proj, env, find_cli(proj), dry_run=True)
+        result = push(proj, env, find_cli(proj), dry_run=True)
     finally:
         if other is not None:
             other.close()
@@ -153,6 +156,6 @@ def test_dry_run_validates_each_file(project_dir: ProjectDir, db_url: DbUrl, hol
 def test_repair_rejects_bad_input(project_dir: ProjectDir, db_url: DbUrl) -> None:
     proj, env = setup(project_dir, db_url)
     with pytest.raises(ConfigError, match="unknown status"):
-        commands.repair(proj, env, find_cli(proj), ["1"], "maybe")
+        repair(proj, env, find_cli(proj), ["1"], "maybe")
     with pytest.raises(ConfigError, match="no migration file for version"):
-        commands.repair(proj, env, find_cli(proj), ["20990101000000"], "applied")
+        repair(proj, env, find_cli(proj), ["20990101000000"], "applied")

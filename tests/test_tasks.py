@@ -7,7 +7,7 @@ import json
 import psycopg
 import pytest
 
-from supadeploy.database import DbUrl
+from supadeploy.dburl import DbUrl
 
 from .conftest import REPO, ProjectDir, rls_table, run_invoke
 

@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from psycopg import sql
 
-from supadeploy import tokens
-from supadeploy.database import DbUrl
+from supadeploy.app import tokens
+from supadeploy.dburl import DbUrl
 
 from . import world
 from .conftest import ProjectDir, Server, database_from, run_invoke

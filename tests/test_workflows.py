@@ -16,7 +16,7 @@ from invoke import Collection
 from invoke.loader import FilesystemLoader
 from invoke.parser import Parser
 
-from supadeploy import environments
+from supadeploy import environments, settings
 
 from .conftest import REPO, ProjectDir, Server, clean_environ, database_from
 
@@ -116,7 +116,7 @@ def test_every_invoke_line_parses_against_the_real_tasks() -> None:
 
 
 def test_every_variable_the_workflows_pass_is_one_the_config_reads() -> None:
-    read = set(environments.VARIABLES)
+    read = settings.variables_read()
     names = {environments.url_variable(n) for n in environments.BUILTIN_ENVIRONMENTS}
     for path in WORKFLOWS:
         workflow = load(path)

@@ -14,9 +14,10 @@ from psycopg import sql
 
 from supadeploy import environments
 from supadeploy.backups import MANAGED_SCHEMAS
-from supadeploy.database import DbUrl, applied_migrations, connect, run_sql_file
+from supadeploy.database import applied_migrations, connect, run_sql_file
+from supadeploy.dburl import DbUrl
 from supadeploy.environments import Environment
-from supadeploy.errors import SupadeployError
+from supadeploy.errors import HistoryConflict, SupadeployError
 from supadeploy.local_backend import COMPAT_SQL
 from supadeploy.migrations import discover
 from supadeploy.project import CONFIG_FILE, MIGRATIONS_DIR, Project, sql_file
@@ -67,8 +68,9 @@ def compare(live: Snapshot, expected: Snapshot) -> list[Difference]:
 
 def _scratch_server(project: Project, env: Environment, override: str | None) -> DbUrl:
     """--scratch-url, else SUPADEPLOY_SCRATCH_URL, else the local environment's server."""
-    raw = override or env.settings.get("SUPADEPLOY_SCRATCH_URL")
-    return DbUrl.parse(raw) if raw else environments.resolve(project, "local").url
+    if override:
+        return DbUrl.parse(override, "--scratch-url")
+    return env.settings.scratch_url or environments.resolve(project, "local").url
 
 
 def drift(project: Project, env: Environment, cli: SupabaseCli, *, scratch_url: str | None = None) -> list[Difference]:
@@ -79,7 +81,7 @@ def drift(project: Project, env: Environment, cli: SupabaseCli, *, scratch_url: 
         live = snapshot(conn)
     missing = [m.version for m in applied if m.version not in files]
     if missing:
-        raise SupadeployError(f"cannot rebuild {env.name}: no local file for applied version(s) {', '.join(missing)}")
+        raise HistoryConflict(f"cannot rebuild {env.name}: no local file for applied version(s) {', '.join(missing)}")
     server = _scratch_server(project, env, scratch_url)
     name = f"supadeploy_drift_{os.getpid()}"
     maintenance = server.maintenance

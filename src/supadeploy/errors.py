@@ -1,18 +1,28 @@
-"""The one error hierarchy: every failure a user should read is a SupadeployError."""
+"""The one error tree: every failure a user should read is a subclass of SupadeployError, defined here.
+
+The task boundary prints any of them as `error: <one line>` and exits 1. Each class says what kind of
+failure it is; those that carry data keep it as attributes for --json and reports.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Protocol
+
 
 class SupadeployError(Exception):
-    """A failure reported to the user as one clear line, never as a traceback."""
+    """A failure reported to the user as one clear line, never as a traceback. Raise a subclass."""
+
+
+# --- configuration and input -------------------------------------------------------------------
 
 
 class ConfigError(SupadeployError):
-    """An unknown environment, a missing variable, or a project that cannot be found."""
+    """An unknown environment, a missing or malformed variable or option, or a project that cannot be found."""
 
 
 class ConfirmationRequired(SupadeployError):
-    """A protected environment was targeted without confirmation."""
+    """A protected environment (or a destructive action) was targeted without confirmation."""
 
 
 class MigrationFileError(SupadeployError):
@@ -24,8 +34,24 @@ class MigrationFileError(SupadeployError):
         super().__init__("; ".join(problems))
 
 
-class CliError(SupadeployError):
-    """The Supabase CLI is missing or exited with an error."""
+# --- tools the toolkit runs --------------------------------------------------------------------
+
+
+class ToolNotFound(SupadeployError):
+    """A program the toolkit runs (the Supabase CLI, pg_dump, pg_prove, squawk, PostgreSQL) is not installed."""
+
+    def __init__(self, tool: str, *, looked: str, remedy: str) -> None:
+        """Name the tool, where it was looked for, and how to install it."""
+        self.tool = tool
+        super().__init__(f"{tool} was not found ({looked}): {remedy}")
+
+
+class ToolFailed(SupadeployError):
+    """A program the toolkit runs (pg_dump, pg_restore, squawk) exited with an error."""
+
+
+class CliError(ToolFailed):
+    """The Supabase CLI exited with an error or printed something it should not."""
 
 
 class PushFailed(CliError):
@@ -55,6 +81,9 @@ class PushFailed(CliError):
         super().__init__(message)
 
 
+# --- databases -----------------------------------------------------------------------------------
+
+
 class DatabaseUnreachable(SupadeployError):
     """The database named by an environment does not answer."""
 
@@ -63,6 +92,15 @@ class DatabaseUnreachable(SupadeployError):
         self.where = where
         self.reason = reason
         super().__init__(f"cannot reach the database at {where}: {reason}")
+
+
+class DatabaseError(SupadeployError):
+    """A statement the toolkit ran was refused by the server; the SQLSTATE says why."""
+
+    def __init__(self, message: str, sqlstate: str | None) -> None:
+        """Keep the server's primary message and its SQLSTATE."""
+        self.sqlstate = sqlstate
+        super().__init__(f"{message} (SQLSTATE {sqlstate})" if sqlstate else message)
 
 
 class LocalBackendError(SupadeployError):
@@ -80,6 +118,9 @@ class LockTimeout(SupadeployError):
         )
 
 
+# --- the push's gates ----------------------------------------------------------------------------
+
+
 class ChecksumMismatch(SupadeployError):
     """An applied migration's file was edited after it was applied."""
 
@@ -91,3 +132,80 @@ class ChecksumMismatch(SupadeployError):
             "undo the edit and put the change in a new migration (invoke db.new), or accept the file as "
             "applied with `invoke db.repair --env " + env + " --version <version> --status applied`"
         )
+
+
+class HistoryConflict(SupadeployError):
+    """The target's applied history and the local files disagree (missing files, or files out of order)."""
+
+
+class _Finding(Protocol):
+    """What LintFailed needs of a lint finding."""
+
+    @property
+    def file(self) -> str: ...  # noqa: D102
+    @property
+    def line(self) -> int: ...  # noqa: D102
+    @property
+    def rule(self) -> str: ...  # noqa: D102
+    @property
+    def message(self) -> str: ...  # noqa: D102
+    @property
+    def level(self) -> str: ...  # noqa: D102
+
+
+class LintFailed(SupadeployError):
+    """Error-level findings in the files about to be pushed."""
+
+    def __init__(self, findings: Sequence[_Finding]) -> None:
+        """Summarise the errors on one line."""
+        self.findings = tuple(findings)
+        errors = [f for f in findings if f.level == "error"]
+        first = errors[0]
+        more = f" and {len(errors) - 1} more" if len(errors) > 1 else ""
+        super().__init__(
+            f"lint: {first.file}:{first.line} {first.rule}: {first.message}{more}; "
+            "see `invoke db.lint`, or push with --skip-lint"
+        )
+
+
+class DryRunFailed(SupadeployError):
+    """The dry run found a pending file that would fail."""
+
+
+# --- checks, backups, promotion, import ---------------------------------------------------------
+
+
+class ChecksFailed(SupadeployError):
+    """A check ran and found problems: lint errors, advisor findings, drift, failed pgTAP tests, unread histories."""
+
+
+class BackupError(SupadeployError):
+    """A backup cannot be made, verified or restored."""
+
+
+class PromotionRefused(SupadeployError):
+    """A promotion gate failed: nothing was changed on the target."""
+
+
+class VerificationFailed(SupadeployError):
+    """After a promotion's push, the target does not match the source."""
+
+
+class StepReport(Protocol):
+    """What the task needs of a promotion report."""
+
+    def as_dict(self) -> dict[str, object]: ...  # noqa: D102
+    def markdown(self) -> str: ...  # noqa: D102
+
+
+class PromotionFailed(SupadeployError):
+    """A promotion step after the gates failed; the report says which steps ran."""
+
+    def __init__(self, message: str, report: StepReport) -> None:
+        """Keep the report for --json and the step summary."""
+        self.report = report
+        super().__init__(message)
+
+
+class NovaImportError(SupadeployError):
+    """The Nova source or the target is not what the import needs, or the import stopped."""

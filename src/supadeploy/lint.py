@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -18,7 +17,7 @@ import pglast
 from pglast import ast
 from pglast.enums import GrantTargetType, ObjectType, RoleSpecType, TransactionStmtKind
 
-from supadeploy.errors import SupadeployError
+from supadeploy.errors import ToolFailed, ToolNotFound
 from supadeploy.project import Project
 
 SQUAWK_CONFIG = ".squawk.toml"
@@ -87,21 +86,6 @@ class Finding:
         """A GitHub Actions workflow command that annotates the line in the pull request."""
         kind = "error" if self.level == "error" else "warning"
         return f"::{kind} file={self.file},line={self.line},title={self.rule}::{self.message} (fix: {self.fix})"
-
-
-class LintFailed(SupadeployError):
-    """Error-level findings in the files about to be pushed."""
-
-    def __init__(self, findings: Sequence[Finding]) -> None:
-        """Summarise the errors on one line."""
-        self.findings = tuple(findings)
-        errors = [f for f in findings if f.level == "error"]
-        first = errors[0]
-        more = f" and {len(errors) - 1} more" if len(errors) > 1 else ""
-        super().__init__(
-            f"lint: {first.file}:{first.line} {first.rule}: {first.message}{more}; "
-            "see `invoke db.lint`, or push with --skip-lint"
-        )
 
 
 def exposed_schemas(project: Project) -> tuple[str, ...]:
@@ -349,7 +333,9 @@ def squawk_binary() -> str:
     beside = Path(sys.executable).parent / "squawk"
     found = str(beside) if beside.is_file() else shutil.which("squawk")
     if not found:
-        raise SupadeployError("squawk not found: pip install squawk-cli (scripts/bootstrap installs it)")
+        raise ToolNotFound(
+            "squawk", looked="beside this Python, PATH", remedy="pip install squawk-cli (scripts/bootstrap installs it)"
+        )
     return found
 
 
@@ -371,7 +357,7 @@ def run_squawk(project: Project, paths: Sequence[Path]) -> list[Finding]:
     try:
         results = json.loads(done.stdout or "[]")
     except json.JSONDecodeError:
-        raise SupadeployError(f"squawk failed: {(done.stderr or done.stdout).strip()[:300]}") from None
+        raise ToolFailed(f"squawk failed: {(done.stderr or done.stdout).strip()[:300]}") from None
     findings = []
     for r in results:
         file = Path(r.get("file", ""))
@@ -410,11 +396,6 @@ def lint(project: Project, paths: Sequence[Path], *, squawk: bool = True) -> lis
 def errors(findings: Sequence[Finding]) -> list[Finding]:
     """The findings that block a push."""
     return [f for f in findings if f.level == "error"]
-
-
-def in_github_actions() -> bool:
-    """True inside a GitHub Actions job."""
-    return os.environ.get("GITHUB_ACTIONS") == "true"
 
 
 def split_statements(text: str) -> list[tuple[int, str]]:

@@ -2,30 +2,29 @@
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import pwd
-import re
 import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from supadeploy.database import DbUrl, connect, run_sql_file, server_version
-from supadeploy.environments import DEFAULT_LOCAL_PORT, LOCAL_PASSWORD, LOCAL_PORT_VARIABLE
+from supadeploy.database import connect, run_sql_file, server_version
+from supadeploy.dburl import DbUrl
 from supadeploy.errors import LocalBackendError, SupadeployError
+from supadeploy.pgtools import LineSink, discard, find_bindir
 from supadeploy.project import Project
-from supadeploy.supabase_cli import LineSink, SupabaseCli, discard
+from supadeploy.settings import DEFAULT_LOCAL_PORT, LOCAL_PASSWORD, Settings
+from supadeploy.settings import LOCAL_PORT as LOCAL_PORT_VARIABLE
+from supadeploy.supabase_cli import SupabaseCli
 
-MIN_SERVER_MAJOR = 15
 SERVER_USER = "postgres"  # initdb and postgres refuse to run as root
 COMPAT_SQL = "supabase_compat.sql"
 STATE_FILE = "backend.json"
-_VERSION = re.compile(r"(\d+)(?:\.(\d+))?")
 
 
 @dataclass(frozen=True)
@@ -47,49 +46,6 @@ class LocalStatus:
             "server_version": self.server_version,
             "detail": self.detail,
         }
-
-
-def _major(version_text: str) -> int:
-    found = _VERSION.search(version_text)
-    return int(found.group(1)) if found else 0
-
-
-def _server_binaries_in(folder: Path) -> bool:
-    return all((folder / tool).is_file() for tool in ("initdb", "pg_ctl", "postgres"))
-
-
-DEBIAN_BINDIRS = "/usr/lib/postgresql/*/bin"
-
-
-def find_bindir(environ: Mapping[str, str] | None = None, *, debian_glob: str = DEBIAN_BINDIRS) -> Path:
-    """A folder with initdb, pg_ctl and postgres >= 15: $SUPADEPLOY_PG_BINDIR, PATH, pg_config, Debian's layout."""
-    env = os.environ if environ is None else environ
-    candidates: list[Path] = []
-    if env.get("SUPADEPLOY_PG_BINDIR"):
-        candidates.append(Path(env["SUPADEPLOY_PG_BINDIR"]))
-    on_path = shutil.which("initdb", path=env.get("PATH"))
-    if on_path:
-        candidates.append(Path(on_path).resolve().parent)  # Debian links /usr/local/bin/initdb into its bindir
-    pg_config = shutil.which("pg_config", path=env.get("PATH"))
-    if pg_config:
-        done = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False)
-        if done.returncode == 0 and done.stdout.strip():
-            candidates.append(Path(done.stdout.strip()))
-    debian = sorted(glob.glob(debian_glob), key=lambda p: _major(p), reverse=True)
-    candidates.extend(Path(p) for p in debian)
-    too_old: list[str] = []
-    for folder in candidates:
-        if not _server_binaries_in(folder):
-            continue
-        done = subprocess.run([str(folder / "postgres"), "--version"], capture_output=True, text=True, check=False)
-        if _major(done.stdout) >= MIN_SERVER_MAJOR:
-            return folder
-        too_old.append(f"{folder} ({done.stdout.strip()})")
-    hint = f"; too old: {', '.join(too_old)}" if too_old else ""
-    raise LocalBackendError(
-        f"no PostgreSQL >= {MIN_SERVER_MAJOR} server binaries found{hint}: install postgresql-15 "
-        "(apt-get install postgresql-15) or set SUPADEPLOY_PG_BINDIR"
-    )
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
@@ -322,24 +278,18 @@ def docker_answers(timeout: float = 10) -> bool:
     return done.returncode == 0
 
 
-def cluster_for(project: Project, settings: Mapping[str, str]) -> LocalCluster:
-    """The project's Docker-free cluster, honouring SUPADEPLOY_LOCAL_DIR and SUPADEPLOY_LOCAL_PORT."""
-    root = Path(settings.get("SUPADEPLOY_LOCAL_DIR") or project.state_dir / "local")
+def cluster_for(project: Project, settings: Settings) -> LocalCluster:
+    """The project's Docker-free cluster, honouring SUPADEPLOY_LOCAL_DIR, _LOCAL_PORT and _PG_BINDIR."""
+    root = Path(settings.local_dir or project.state_dir / "local")
     if not root.is_absolute():
         root = project.root / root
-    try:
-        port = int(settings.get(LOCAL_PORT_VARIABLE) or DEFAULT_LOCAL_PORT)
-    except ValueError:
-        raise LocalBackendError(f"{LOCAL_PORT_VARIABLE} must be a port number") from None
-    bindir = Path(settings["SUPADEPLOY_PG_BINDIR"]) if settings.get("SUPADEPLOY_PG_BINDIR") else None
-    return LocalCluster(root=root, port=port, bindir=bindir)
+    bindir = Path(settings.pg_bindir) if settings.pg_bindir else None
+    return LocalCluster(root=root, port=settings.local_port, bindir=bindir)
 
 
-def choose_backend(settings: Mapping[str, str], cli: SupabaseCli | None) -> str:
+def choose_backend(settings: Settings, cli: SupabaseCli | None) -> str:
     """Docker when asked for or when a daemon answers and the CLI is here; else cluster."""
-    wanted = (settings.get("SUPADEPLOY_LOCAL_BACKEND") or "auto").lower()
-    if wanted not in {"auto", "docker", "cluster"}:
-        raise LocalBackendError("SUPADEPLOY_LOCAL_BACKEND must be auto, docker or cluster")
+    wanted = settings.local_backend
     if wanted == "cluster":
         return "cluster"
     usable = cli is not None and docker_answers()

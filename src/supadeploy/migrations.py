@@ -7,12 +7,16 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from supadeploy.database import version_key
 from supadeploy.errors import MigrationFileError
 
 # The Supabase CLI's own pattern; any other *.sql file in the folder it skips without a word.
 MIGRATION_FILENAME = re.compile(r"^(?P<version>[0-9]+)_(?P<name>.+)\.sql$")
 MIGRATION_NAME = re.compile(r"^[a-z0-9][a-z0-9_]{0,99}$")
+
+
+def version_key(version: str) -> tuple[int, str]:
+    """Order versions as numbers (the CLI's versions are digits of any length)."""
+    return (int(version), version) if version.isdigit() else (-1, version)
 
 
 @dataclass(frozen=True)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from supadeploy.errors import ConfigError
+from supadeploy.settings import PROJECT_DIR, ProcessSettings
 
-PROJECT_DIR_VARIABLE = "SUPADEPLOY_PROJECT_DIR"
+PROJECT_DIR_VARIABLE = PROJECT_DIR
 CONFIG_FILE = Path("supabase") / "config.toml"
 MIGRATIONS_DIR = Path("supabase") / "migrations"
 STATE_DIR = Path(".supadeploy")
@@ -41,10 +43,9 @@ class Project:
         return self.root / "supabase" / "seed.sql"
 
 
-def find_project(start: Path | None = None, environ: dict[str, str] | None = None) -> Project:
+def find_project(start: Path | None = None, environ: Mapping[str, str] | None = None) -> Project:
     """Find the project from $SUPADEPLOY_PROJECT_DIR or by searching upward for supabase/config.toml."""
-    env = os.environ if environ is None else environ
-    explicit = env.get(PROJECT_DIR_VARIABLE)
+    explicit = ProcessSettings.from_environ(os.environ if environ is None else environ).project_dir
     if explicit:
         root = Path(explicit).resolve()
         if not (root / CONFIG_FILE).is_file():

@@ -1,33 +1,26 @@
-"""env.promote: gates, plan, backup, push, verify, record; every step reported, nothing half-done silently."""
+"""env.promote: gates and plan (once), then backup, push, verify, record; every step reported.
+
+The task shows the plan, asks for confirmation, and hands the same plan to `promote`: what the user
+confirmed is what runs (the target's history is checked again, cheaply, before anything changes).
+"""
 
 from __future__ import annotations
 
 import getpass
-import os
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from supadeploy import backups, checks, commands, ledger
+from supadeploy import advisors, backups, ledger
 from supadeploy.database import applied_migrations, connect
 from supadeploy.environments import Environment
-from supadeploy.errors import SupadeployError
+from supadeploy.errors import PromotionFailed, PromotionRefused, SupadeployError, VerificationFailed
 from supadeploy.migrations import discover
+from supadeploy.pgtools import LineSink, discard
 from supadeploy.project import Project
-from supadeploy.supabase_cli import LineSink, SupabaseCli, discard
-
-
-class PromotionRefused(SupadeployError):
-    """A gate failed: nothing was changed on the target."""
-
-
-class PromotionFailed(SupadeployError):
-    """A step after the gates failed; the report says which steps ran."""
-
-    def __init__(self, message: str, report: PromotionReport) -> None:
-        """Keep the report for --json and the step summary."""
-        self.report = report
-        super().__init__(message)
+from supadeploy.push import push
+from supadeploy.settings import ProcessSettings
+from supadeploy.supabase_cli import SupabaseCli
 
 
 @dataclass(frozen=True)
@@ -86,10 +79,10 @@ class PromotionReport:
         return "\n".join(lines) + "\n"
 
 
-def who() -> str:
+def who(process: ProcessSettings) -> str:
     """Who is promoting: the GitHub actor, else the git user, else the login name."""
-    if os.environ.get("GITHUB_ACTOR"):
-        return f"github:{os.environ['GITHUB_ACTOR']}"
+    if process.actor:
+        return f"github:{process.actor}"
     done = subprocess.run(["git", "config", "user.email"], capture_output=True, text=True, check=False)
     return done.stdout.strip() or getpass.getuser()
 
@@ -119,24 +112,42 @@ def plan(project: Project, source: Environment, target: Environment, cli: Supaba
         extra = [v for v in target_versions if v not in set(source_versions)]
         detail = f"it has {', '.join(extra)} that {source.name} lacks" if extra else "its history is in another order"
         raise PromotionRefused(f"{target.name}'s history is not a prefix of {source.name}'s: {detail}")
-    errors = checks.at_or_above(checks.advisors(cli, source), "error")
+    errors = advisors.at_or_above(advisors.advisors(cli, source), "error")
     if errors:
         raise PromotionRefused(f"advisors report {len(errors)} ERROR finding(s) on {source.name}: {errors[0].detail}")
     return PromotionPlan(source.name, target.name, source_versions, target_versions)
 
 
+def _target_unchanged(planned: PromotionPlan, target: Environment) -> None:
+    """Refuse when the target's history moved since the plan was made (and confirmed)."""
+    with connect(target.url) as conn:
+        now = tuple(m.version for m in applied_migrations(conn))
+    if now != planned.target_versions:
+        raise PromotionRefused(f"{target.name}'s history changed since the plan was made: plan and confirm again")
+
+
 def promote(
     project: Project,
+    planned: PromotionPlan,
     source: Environment,
     target: Environment,
     cli: SupabaseCli,
     *,
+    process: ProcessSettings,
     backup_folder: str | None = None,
     on_step: LineSink = discard,
     on_line: LineSink = discard,
 ) -> PromotionReport:
-    """Back up the target, push, verify, record. Raises after recording what happened in the report."""
-    report = PromotionReport(plan(project, source, target, cli))
+    """Carry out a plan made by `plan()`: back up the target, push, verify, record.
+
+    Raises PromotionFailed after recording what happened in the report.
+    """
+    if (planned.source, planned.target) != (source.name, target.name):
+        raise PromotionRefused(
+            f"the plan is for {planned.source} -> {planned.target}, not {source.name} -> {target.name}"
+        )
+    _target_unchanged(planned, target)
+    report = PromotionReport(planned)
 
     def step(name: str, result: str) -> None:
         report.steps.append((name, result))
@@ -148,23 +159,23 @@ def promote(
             f"{source.name} has every migration with matching checksums; {target.name} is a prefix; no advisor ERROR",
         )
         step("plan", f"apply {len(report.plan.to_apply)} migration(s): {', '.join(report.plan.to_apply) or 'none'}")
-        report.backup = backups.backup(project, target, folder=backup_folder)
+        report.backup = backups.backup(project, target, folder=backup_folder, process=process)
         step("backup", f"{Path(report.backup.file).name} ({report.backup.entries} entries, verified with pg_restore)")
-        result = commands.push(project, target, cli, on_line=on_line)
+        result = push(project, target, cli, on_line=on_line)
         report.applied = result.applied
         step("push", f"applied {len(result.applied)} migration(s)")
         with connect(target.url) as conn:
             after = tuple(m.version for m in applied_migrations(conn))
         if after != report.plan.source_versions:
             step("verify", f"FAILED: {target.name} history differs from {source.name}")
-            raise SupadeployError(
+            raise VerificationFailed(
                 f"verification failed: {target.name}'s history differs from {source.name}'s after the "
                 f"push; the pre-promotion backup is {report.backup.file}"
             )
-        errors = checks.at_or_above(checks.advisors(cli, target), "error")
+        errors = advisors.at_or_above(advisors.advisors(cli, target), "error")
         if errors:
             step("verify", f"FAILED: {len(errors)} advisor ERROR finding(s)")
-            raise SupadeployError(
+            raise VerificationFailed(
                 f"verification failed: advisors report {errors[0].detail} on {target.name}; "
                 f"the pre-promotion backup is {report.backup.file}"
             )
@@ -174,8 +185,8 @@ def promote(
                 conn,
                 source=source.name,
                 target=target.name,
-                promoted_by=who(),
-                git_sha=backups.git_sha(project.root),
+                promoted_by=who(process),
+                git_sha=backups.git_sha(project.root, process),
                 versions=after,
                 applied=result.applied,
                 backup_file=report.backup.file,

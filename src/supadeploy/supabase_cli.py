@@ -1,27 +1,32 @@
-"""The one module that runs the Supabase CLI: finds it, builds argv, keeps passwords off argv and out of output."""
+"""The CLI leg: the one module that runs the Supabase CLI.
+
+It finds the binary, builds argv (never a shell string), keeps passwords off argv (PGPASSWORD) and out of
+output (scrubbed), and parses what it prints.
+"""
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import platform
 import re
 import shutil
-import signal
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from supadeploy.database import DbUrl
-from supadeploy.errors import CliError, PushFailed
+from supadeploy import pgtools
+from supadeploy.dburl import DbUrl
+from supadeploy.errors import CliError, PushFailed, ToolNotFound
+from supadeploy.pgtools import LineSink, discard
 from supadeploy.project import Project
+from supadeploy.settings import SUPABASE_BIN, ProcessSettings
 
 PINNED_CLI_VERSION = "3.1.0"
-CLI_VARIABLE = "SUPADEPLOY_SUPABASE_BIN"
+CLI_VARIABLE = SUPABASE_BIN
 _TOOLKIT_ROOT = Path(__file__).resolve().parents[2]
 _PLATFORM = (
     {"linux": "linux", "darwin": "darwin", "win32": "windows"}.get(sys.platform, sys.platform)
@@ -32,20 +37,7 @@ _APPLYING = re.compile(r"^Applying migration (?P<file>\S+\.sql)\.\.\.$")
 _AT_STATEMENT = re.compile(r"^At statement:? (?P<index>\d+)")
 _CREATED = re.compile(r"Created new migration at (?P<path>\S+\.sql)")
 
-LineSink = Callable[[str], None]
-
-
-def discard(_line: str) -> None:
-    """A LineSink that drops every line."""
-
-
-def _die_with_parent() -> None:
-    """In the child: get SIGKILL when our process dies, so a killed push never leaves the CLI running."""
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
+__all__ = ["CliRun", "LineSink", "StartedPush", "SupabaseCli", "discard", "find_cli", "push_failure"]
 
 
 @dataclass(frozen=True)
@@ -78,52 +70,24 @@ class SupabaseCli:
     def _argv(self, args: Sequence[str]) -> list[str]:
         return [str(self.binary), *args, "--workdir", str(self.workdir), "--agent", "no"]
 
-    @staticmethod
-    def _env(url: DbUrl | None, extra: dict[str, str] | None = None) -> dict[str, str]:
-        env = dict(os.environ)
-        env.update(extra or {})
-        env.setdefault("DO_NOT_TRACK", "1")
-        if url is not None:
-            env.pop("PGPASSWORD", None)
-            if url.password is not None:
-                env["PGPASSWORD"] = url.password
-            if url.is_loopback and "sslmode=" not in url.raw:
-                # A loopback server has no TLS; saying so on every run is noise.
-                env.setdefault("PGSSLMODE", "disable")
-        return env
-
     def stream(
         self,
         args: Sequence[str],
         *,
         url: DbUrl | None = None,
         on_line: LineSink = discard,
-        extra_env: dict[str, str] | None = None,
+        extra_env: Mapping[str, str] | None = None,
     ) -> CliRun:
         """Run the CLI, passing each output line (stdout and stderr merged, scrubbed) to on_line."""
-        lines: list[str] = []
-        try:
-            proc = subprocess.Popen(
-                self._argv(args),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                env=self._env(url, extra_env),
-                cwd=self.workdir,
-                preexec_fn=_die_with_parent,  # noqa: PLW1509 - no threads hold locks at this point
-            )
-        except OSError as exc:
-            raise CliError(f"cannot run the Supabase CLI at {self.binary}: {exc.strerror}") from None
-        assert proc.stdout is not None
-        with proc:
-            for raw in proc.stdout:
-                line = raw.rstrip("\n")
-                if url is not None:
-                    line = url.scrub(line)
-                lines.append(line)
-                on_line(line)
-        return CliRun(proc.returncode, tuple(lines))
+        done = pgtools.stream(
+            self._argv(args),
+            env=pgtools.child_env(url, extra_env),
+            cwd=self.workdir,
+            what="the Supabase CLI",
+            scrub=url.scrub if url is not None else str,
+            on_line=on_line,
+        )
+        return CliRun(done.returncode, done.lines)
 
     def capture(self, args: Sequence[str], *, url: DbUrl | None = None, timeout: float = 300) -> CliRun:
         """Run the CLI and keep stdout apart from stderr (for --output-format json)."""
@@ -133,7 +97,7 @@ class SupabaseCli:
                 stdin=subprocess.DEVNULL,
                 capture_output=True,
                 text=True,
-                env=self._env(url),
+                env=pgtools.child_env(url),
                 cwd=self.workdir,
                 timeout=timeout,
                 check=False,
@@ -146,23 +110,19 @@ class SupabaseCli:
         lines = tuple(scrub(line) for line in done.stderr.splitlines())
         return CliRun(done.returncode, lines, scrub(done.stdout))
 
-    def push(
+    def start_push(
         self,
         url: DbUrl,
         *,
-        dry_run: bool = False,
         include_all: bool = False,
         include_seed: bool = False,
-        on_line: LineSink = discard,
-        session_settings: dict[str, str] | None = None,
-    ) -> tuple[str, ...]:
-        """`supabase db push --remote=<url> --yes`; returns the files applied, raises PushFailed.
+        session_settings: Mapping[str, str] | None = None,
+    ) -> StartedPush:
+        """Start `supabase db push --remote=<url> --yes`; `finish()` streams it and returns what it applied.
 
         session_settings (lock_timeout, statement_timeout, ...) reach the CLI's connection through PGOPTIONS.
         """
         args = ["db", "push", f"--remote={url.without_password}", "--yes"]
-        if dry_run:
-            args.append("--dry-run")
         if include_all:
             args.append("--include-all")
         if include_seed:
@@ -170,11 +130,24 @@ class SupabaseCli:
         extra = None
         if session_settings:
             extra = {"PGOPTIONS": " ".join(f"-c {k}={v}" for k, v in session_settings.items())}
-        run = self.stream(args, url=url, on_line=on_line, extra_env=extra)
-        started = [m["file"] for m in map(_APPLYING.match, run.lines) if m]
-        if run.returncode == 0:
-            return tuple(started)
-        raise push_failure(run.lines, started)
+        argv = self._argv(args)
+        proc = pgtools.spawn(argv, env=pgtools.child_env(url, extra), cwd=self.workdir, what="the Supabase CLI")
+        return StartedPush(proc, url)
+
+    def push(
+        self,
+        url: DbUrl,
+        *,
+        include_all: bool = False,
+        include_seed: bool = False,
+        on_line: LineSink = discard,
+        session_settings: Mapping[str, str] | None = None,
+    ) -> tuple[str, ...]:
+        """`supabase db push --remote=<url> --yes`; returns the files applied, raises PushFailed."""
+        started = self.start_push(
+            url, include_all=include_all, include_seed=include_seed, session_settings=session_settings
+        )
+        return started.finish(on_line)
 
     def json(self, args: Sequence[str], *, url: DbUrl | None = None) -> dict[str, Any]:
         """Run a command with --output-format json and return its parsed payload; raise on an error payload."""
@@ -202,6 +175,27 @@ class SupabaseCli:
         return run
 
 
+@dataclass
+class StartedPush:
+    """A `supabase db push` that is running: finish it (stream its output) or kill it."""
+
+    proc: subprocess.Popen[str]
+    url: DbUrl
+
+    def finish(self, on_line: LineSink = discard) -> tuple[str, ...]:
+        """Stream the CLI's output to on_line; return the files it applied, or raise PushFailed."""
+        done = pgtools.drain(self.proc, scrub=self.url.scrub, on_line=on_line)
+        started = [m["file"] for m in map(_APPLYING.match, done.lines) if m]
+        if done.returncode == 0:
+            return tuple(started)
+        raise push_failure(done.lines, started)
+
+    def kill(self) -> None:
+        """Stop the CLI and wait until it is gone (before whatever held it back lets go)."""
+        self.proc.kill()
+        self.proc.communicate()
+
+
 def _last_line(run: CliRun) -> str:
     for line in reversed((*run.lines, *run.stdout.splitlines())):
         if line.strip():
@@ -217,7 +211,7 @@ def _json(run: CliRun) -> dict[str, Any]:
     if run.returncode != 0 or payload.get("_tag") == "Error":
         message = payload.get("error", {}).get("message") or _last_line(run)
         raise CliError(f"the Supabase CLI failed: {message.splitlines()[0]}")
-    return payload
+    return dict(payload)
 
 
 def push_failure(lines: Sequence[str], started: Sequence[str]) -> PushFailed:
@@ -227,14 +221,14 @@ def push_failure(lines: Sequence[str], started: Sequence[str]) -> PushFailed:
     for index, line in enumerate(lines):
         if line.startswith("ERROR:") and detail is None:
             detail = line.removeprefix("ERROR:").strip()
-        elif _AT_STATEMENT.match(line) and statement is None:
+        elif (at := _AT_STATEMENT.match(line)) and statement is None:
             following = [ln.strip() for ln in lines[index + 1 :] if ln.strip()]
             body = []
             for ln in following:
                 if ln.startswith("Try rerunning") or ln.startswith("Target:"):
                     break
                 body.append(ln)
-            number = _AT_STATEMENT.match(line)["index"]  # type: ignore[index]
+            number = at["index"]
             statement = f"#{number} " + " ".join(body)[:300] if body else f"#{number}"
     if detail is None:
         meaningful = [ln.strip() for ln in lines if ln.strip() and not ln.startswith("Target:")]
@@ -243,10 +237,9 @@ def push_failure(lines: Sequence[str], started: Sequence[str]) -> PushFailed:
     return PushFailed(file=failing, statement=statement, detail=detail, applied=tuple(started[:-1]))
 
 
-def find_cli(project: Project, environ: dict[str, str] | None = None) -> SupabaseCli:
+def find_cli(project: Project, environ: Mapping[str, str] | None = None) -> SupabaseCli:
     """Locate the CLI: $SUPADEPLOY_SUPABASE_BIN, node_modules/.bin (project, then toolkit), then PATH."""
-    env = os.environ if environ is None else environ
-    explicit = env.get(CLI_VARIABLE)
+    explicit = ProcessSettings.from_environ(os.environ if environ is None else environ).supabase_bin
     if explicit:
         candidates = [Path(explicit)]
     else:
@@ -254,7 +247,7 @@ def find_cli(project: Project, environ: dict[str, str] | None = None) -> Supabas
             project.root / "node_modules" / ".bin" / "supabase",
             _TOOLKIT_ROOT / "node_modules" / ".bin" / "supabase",
         ]
-        on_path = shutil.which("supabase", path=env.get("PATH"))
+        on_path = shutil.which("supabase")
         if on_path:
             candidates.append(Path(on_path))
     for binary in candidates:
@@ -262,7 +255,7 @@ def find_cli(project: Project, environ: dict[str, str] | None = None) -> Supabas
             binary = _native(binary)
             return SupabaseCli(binary=binary, version=_version(binary), workdir=project.root)
     where = f"{CLI_VARIABLE}={explicit}" if explicit else "node_modules/.bin or on PATH"
-    raise CliError(f"the Supabase CLI was not found ({where}): run npm ci")
+    raise ToolNotFound("the Supabase CLI", looked=where, remedy="run npm ci")
 
 
 def _native(binary: Path) -> Path:

@@ -1,4 +1,8 @@
-"""Where library errors become one-line exits, and what every task shares to get started."""
+"""Where library errors become one-line exits, and what every task shares to get started.
+
+Importing this module (and the task modules) costs next to nothing: `invoke --list` loads every task
+module, so anything heavy (psycopg, rich, pglast) is imported inside the task that uses it.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +11,25 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from invoke.exceptions import Exit
-from rich.console import Console
-from rich.markup import escape
 
-from supadeploy import environments
-from supadeploy.environments import Environment
 from supadeploy.errors import SupadeployError
-from supadeploy.project import Project, find_project
-from supadeploy.supabase_cli import SupabaseCli, find_cli
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from supadeploy.environments import Environment
+    from supadeploy.project import Project
+    from supadeploy.settings import ProcessSettings
+    from supadeploy.supabase_cli import SupabaseCli
 
 F = TypeVar("F", bound=Callable[..., Any])
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _debugging() -> bool:
+    return process().debug
 
 
 def reports_errors(body: F) -> F:
@@ -32,7 +40,7 @@ def reports_errors(body: F) -> F:
         try:
             return body(*args, **kwargs)
         except SupadeployError as exc:
-            if os.environ.get("SUPADEPLOY_DEBUG") == "1":
+            if _debugging():
                 raise
             raise Exit(f"error: {exc}", code=1) from None
         except KeyboardInterrupt:
@@ -40,7 +48,7 @@ def reports_errors(body: F) -> F:
         except (Exit, SystemExit):
             raise
         except Exception as exc:  # noqa: BLE001 - the boundary: no user sees a traceback by default
-            if os.environ.get("SUPADEPLOY_DEBUG") == "1":
+            if _debugging():
                 raise
             raise Exit(
                 f"error: unexpected {type(exc).__name__}: {exc} (SUPADEPLOY_DEBUG=1 shows the traceback)", code=1
@@ -49,18 +57,57 @@ def reports_errors(body: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+class _Console:
+    """A rich Console made on first use, so that importing the tasks does not import rich."""
+
+    def __init__(self, *, stderr: bool) -> None:
+        self._stderr = stderr
+        self._console: Console | None = None
+
+    @property
+    def console(self) -> Console:
+        """The rich Console itself."""
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=self._stderr, highlight=False, soft_wrap=True)
+        return self._console
+
+    def print(self, *objects: Any, **options: Any) -> None:
+        """Console.print."""
+        self.console.print(*objects, **options)
+
+
+out = _Console(stderr=False)
+err = _Console(stderr=True)
+
+
+@functools.cache
+def process() -> ProcessSettings:
+    """The process's own variables (SUPADEPLOY_DEBUG, GITHUB_*), read once."""
+    from supadeploy.settings import ProcessSettings
+
+    return ProcessSettings.from_environ(os.environ)
+
+
 def project() -> Project:
     """The project the current directory belongs to."""
+    from supadeploy.project import find_project
+
     return find_project()
 
 
 def environment(proj: Project, name: str) -> Environment:
-    """Resolve --env NAME."""
-    return environments.resolve(proj, name)
+    """Resolve --env NAME (its settings parsed once, here)."""
+    from supadeploy.environments import resolve
+
+    return resolve(proj, name)
 
 
 def cli(proj: Project, *, quiet: bool = False) -> SupabaseCli:
     """The Supabase CLI, warning on stderr when its version is not the pinned one."""
+    from supadeploy.supabase_cli import find_cli
+
     found = find_cli(proj)
     if found.version_warning and not quiet:
         err.print(found.version_warning, style="yellow")
@@ -74,6 +121,8 @@ def interactive() -> bool:
 
 def echo_cli(line: str) -> None:
     """Stream one line of the CLI's output (to stderr, so --json stdout stays clean)."""
+    from rich.markup import escape
+
     err.print(f"  [dim]│[/dim] {escape(line)}", markup=True, highlight=False)
 
 

@@ -1,17 +1,18 @@
-"""db.*: migration files and the databases they are pushed to."""
+"""db.*: migration files and the databases they are pushed to.
+
+Each task imports the library modules it uses inside its body: `invoke --list` imports none of them.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from invoke import task
 from invoke.context import Context
-from invoke.exceptions import Exit
-from rich.table import Table
 
-from supadeploy import backups, checks, commands, environments, validation
-from supadeploy import drift as schema_drift
-from supadeploy import lint as migration_lint
+from supadeploy.errors import ChecksFailed
 from supadeploy.tasks.boundary import (
     cli,
     echo_cli,
@@ -20,9 +21,13 @@ from supadeploy.tasks.boundary import (
     interactive,
     out,
     print_json,
+    process,
     project,
     reports_errors,
 )
+
+if TYPE_CHECKING:
+    from supadeploy.lint import Finding
 
 ENV_HELP = "Environment: local (default), staging, production or any NAME with a .env.NAME file."
 
@@ -31,15 +36,17 @@ ENV_HELP = "Environment: local (default), staging, production or any NAME with a
 @reports_errors
 def new(c: Context, name: str) -> None:
     """Create supabase/migrations/<timestamp>_<name>.sql (wraps `supabase migration new`)."""
+    from supadeploy.maintenance import new_migration
+
     proj = project()
-    path = commands.new_migration(proj, cli(proj), name)
+    path = new_migration(proj, cli(proj), name)
     out.print(f"created {path.relative_to(proj.root)}")
 
 
 @task(
     help={
         "env": ENV_HELP,
-        "dry_run": "List what would be applied; change nothing.",
+        "dry_run": "Apply the pending files to a throwaway copy and say per file whether each would succeed.",
         "include_all": "Also apply files older than the newest applied migration.",
         "yes": "Confirm a protected environment without a prompt (required when stdin is not a terminal).",
         "skip_lint": "Push without linting the pending files first (printed, never silent).",
@@ -55,26 +62,31 @@ def push(
     skip_lint: bool = False,
 ) -> None:
     """Lint and apply pending migrations to an environment (wraps `supabase db push`)."""
+    from supadeploy import push as pipeline
+    from supadeploy.environments import confirm
+
     proj = project()
     target = environment(proj, env)
     supabase = cli(proj)
     if not dry_run:
-        environments.confirm(target, action="push migrations", yes=yes, interactive=interactive())
+        confirm(target, action="push migrations", yes=yes, interactive=interactive())
     out.print(f"pushing to {target}")
     if skip_lint:
         err.print("lint skipped (--skip-lint): pending files were not checked", style="yellow")
-    result = commands.push(
+    result = pipeline.push(
         proj, target, supabase, dry_run=dry_run, include_all=include_all, lint=not skip_lint, on_line=echo_cli
     )
     show_findings(result.warnings)
     if not result.plan.pending:
         out.print(f"{target.name} is up to date: nothing to push")
     elif dry_run:
+        from supadeploy.dry_run import refuse_failures
+
         out.print(f"dry run on {target.name} ({result.validation[0].method if result.validation else 'none'}):")
         marks = {True: "[green]would apply[/green]", False: "[red]would FAIL[/red]", None: "[yellow]not tried[/yellow]"}
         for check in result.validation:
             out.print(f"  {marks[check.ok]}  {check.filename}: {check.reason}")
-        validation.refuse_failures(result.validation)
+        refuse_failures(result.validation)
     else:
         out.print(f"applied {len(result.applied)} migration(s) to {target.name}")
 
@@ -88,11 +100,16 @@ def push(
 @reports_errors
 def status(c: Context, env: str = "local", json: bool = False) -> None:
     """Show every migration file against each environment's applied history."""
+    from supadeploy.environments import expand
+    from supadeploy.status import status as read_status
+
     proj = project()
-    report = commands.status(proj, environments.expand(proj, env))
+    report = read_status(proj, expand(proj, env))
     if json:
         print_json(report.as_dict())
     else:
+        from rich.table import Table
+
         table = Table(title="migrations", show_lines=False)
         table.add_column("version")
         table.add_column("name")
@@ -108,18 +125,19 @@ def status(c: Context, env: str = "local", json: bool = False) -> None:
             state = f"[red]{history.error}[/red]" if history.error else history.url
             out.print(f"{history.name}: {state}")
     if not report.ok:
-        failed = ", ".join(h.name for h in report.environments if h.error)
-        raise Exit(f"error: could not read the history of: {failed}", code=1)
+        raise ChecksFailed(f"could not read the history of: {', '.join(report.unreadable)}")
 
 
 @task(help={"env": "Must be local: any other environment is refused."})
 @reports_errors
 def reset(c: Context, env: str = "local") -> None:
     """Rebuild the local database from empty: Supabase's base schema, every migration, then seed.sql."""
+    from supadeploy.maintenance import reset as rebuild
+
     proj = project()
     target = environment(proj, env)
     out.print(f"resetting {target}")
-    result = commands.reset(proj, target, cli(proj), on_line=echo_cli)
+    result = rebuild(proj, target, cli(proj), on_line=echo_cli)
     applied = len(result.applied) if result else "all"
     out.print(f"reset done: {applied} migration(s) applied")
 
@@ -128,10 +146,12 @@ def reset(c: Context, env: str = "local") -> None:
 @reports_errors
 def test(c: Context, env: str = "local") -> None:
     """Run the pgTAP suite in supabase/tests with pg_prove (what `supabase test db` runs, without Docker)."""
+    from supadeploy.pgtap import pgtap
+
     proj = project()
     target = environment(proj, env)
     out.print(f"pgTAP on {target}")
-    checks.pgtap(proj, target, on_line=echo_cli)
+    pgtap(proj, target, on_line=echo_cli)
     out.print("pgTAP: all tests passed")
 
 
@@ -146,16 +166,20 @@ def test(c: Context, env: str = "local") -> None:
 @reports_errors
 def advisors(c: Context, env: str = "local", level: str = "warn", type: str = "all", json: bool = False) -> None:
     """Run Supabase's security and performance advisors; exit non-zero on findings at or above --level."""
-    checks.check_level(level)
+    from supadeploy import advisors as supabase_advisors
+
+    supabase_advisors.check_level(level)
     proj = project()
     target = environment(proj, env)
-    findings = checks.advisors(cli(proj), target, kind=type)
-    failing = checks.at_or_above(findings, level)
+    findings = supabase_advisors.advisors(cli(proj), target, kind=type)
+    failing = supabase_advisors.at_or_above(findings, level)
     if json:
         print_json(
             {"env": target.name, "level": level, "findings": [f.as_dict() for f in findings], "failing": len(failing)}
         )
     else:
+        from rich.table import Table
+
         table = Table(title=f"advisors on {target.name}")
         for column in ("level", "name", "detail"):
             table.add_column(column)
@@ -164,19 +188,21 @@ def advisors(c: Context, env: str = "local", level: str = "warn", type: str = "a
             table.add_row(f"[{styles[finding.level]}]{finding.level.upper()}[/]", finding.name, finding.detail)
         if failing:
             out.print(table)
-        counts = {lvl: sum(f.level == lvl for f in findings) for lvl in checks.LEVELS}
+        counts = {lvl: sum(f.level == lvl for f in findings) for lvl in supabase_advisors.LEVELS}
         out.print(f"{counts['error']} error, {counts['warn']} warn, {counts['info']} info (shown: {level} and up)")
     if failing:
-        raise Exit(f"error: {len(failing)} advisor finding(s) at or above {level} on {target.name}", code=1)
+        raise ChecksFailed(f"{len(failing)} advisor finding(s) at or above {level} on {target.name}")
 
 
-def show_findings(findings: tuple[migration_lint.Finding, ...] | list[migration_lint.Finding]) -> None:
+def show_findings(findings: Sequence[Finding]) -> None:
     """Print lint findings as a table (and as GitHub annotations inside Actions)."""
     if not findings:
         return
-    if migration_lint.in_github_actions():
+    if process().github_actions:
         for finding in findings:
             print(finding.annotation())
+    from rich.table import Table
+
     table = Table(title="migration lint")
     for column in ("level", "where", "rule", "problem", "fix"):
         table.add_column(column)
@@ -201,9 +227,12 @@ def lint(c: Context, env: str = "", json: bool = False) -> None:
     enum-value-not-alone, plus squawk's. Suppress one statement with the comment line
     `-- supadeploy-ignore <rule>: <reason>` directly above it (`supadeploy-ignore-file` for the file).
     """
+    from supadeploy import lint as migration_lint
+    from supadeploy.push import pending_files
+
     proj = project()
     target = environment(proj, env) if env else None
-    files = commands.files_to_lint(proj, target)
+    files = pending_files(proj, target)
     findings = migration_lint.lint(proj, [f.path for f in files])
     failing = migration_lint.errors(findings)
     if json:
@@ -217,7 +246,7 @@ def lint(c: Context, env: str = "", json: bool = False) -> None:
             f"linted {len(files)} file(s) {scope}: {len(failing)} error(s), {len(findings) - len(failing)} warning(s)"
         )
     if failing:
-        raise Exit(f"error: {len(failing)} lint error(s)", code=1)
+        raise ChecksFailed(f"{len(failing)} lint error(s)")
 
 
 @task(
@@ -231,11 +260,14 @@ def lint(c: Context, env: str = "", json: bool = False) -> None:
 @reports_errors
 def repair(c: Context, version: str, env: str = "local", status: str = "applied", yes: bool = False) -> None:
     """Mark versions applied or reverted in the history (wraps `supabase migration repair`) and fix checksums."""
+    from supadeploy.environments import confirm
+    from supadeploy.maintenance import repair as mend
+
     proj = project()
     target = environment(proj, env)
     versions = [v.strip() for v in version.split(",") if v.strip()]
-    environments.confirm(target, action=f"repair history ({status})", yes=yes, interactive=interactive())
-    commands.repair(proj, target, cli(proj), versions, status, on_line=echo_cli)
+    confirm(target, action=f"repair history ({status})", yes=yes, interactive=interactive())
+    mend(proj, target, cli(proj), versions, status, on_line=echo_cli)
     out.print(f"{target.name}: {', '.join(versions)} marked {status}")
 
 
@@ -243,9 +275,11 @@ def repair(c: Context, version: str, env: str = "local", status: str = "applied"
 @reports_errors
 def backup(c: Context, env: str = "local", backup_dir: str = "") -> None:
     """Back up an environment with pg_dump (custom format), verified with pg_restore --list, with a manifest."""
+    from supadeploy.backups import backup as dump
+
     proj = project()
     target = environment(proj, env)
-    manifest = backups.backup(proj, target, folder=backup_dir or None)
+    manifest = dump(proj, target, folder=backup_dir or None, process=process())
     out.print(f"backup of {target.name}: {manifest.file} ({manifest.bytes} bytes, {manifest.entries} entries)")
 
 
@@ -260,15 +294,13 @@ def backup(c: Context, env: str = "local", backup_dir: str = "") -> None:
 @reports_errors
 def restore(c: Context, from_: str, env: str = "local", yes: bool = False) -> None:
     """Restore a backup into an environment (pg_restore --clean --if-exists, one transaction)."""
+    from supadeploy.backups import restore as load_dump
+    from supadeploy.environments import confirm_restore
+
     proj = project()
     target = environment(proj, env)
-    if target.name != "local":
-        if not yes:
-            raise Exit(f"error: restoring into {target.name} replaces its data: pass --yes", code=1)
-        if target.protected and interactive():
-            # --yes allows the restore; a person at a terminal still types a protected environment's name.
-            environments.confirm(target, action="restore a backup", yes=False, interactive=True)
-    backups.restore(target, Path(from_))
+    confirm_restore(target, yes=yes, interactive=interactive())
+    load_dump(target, Path(from_))
     out.print(f"restored {Path(from_).name} into {target.name}")
 
 
@@ -282,9 +314,11 @@ def restore(c: Context, from_: str, env: str = "local", yes: bool = False) -> No
 @reports_errors
 def drift(c: Context, env: str = "local", scratch_url: str = "", json: bool = False) -> None:
     """Compare an environment's live schema with what its applied migrations build; non-zero exit on drift."""
+    from supadeploy.drift import drift as compare
+
     proj = project()
     target = environment(proj, env)
-    differences = schema_drift.drift(proj, target, cli(proj), scratch_url=scratch_url or None)
+    differences = compare(proj, target, cli(proj), scratch_url=scratch_url or None)
     if json:
         print_json({"env": target.name, "drift": [d.as_dict() for d in differences]})
     else:
@@ -292,4 +326,4 @@ def drift(c: Context, env: str = "local", scratch_url: str = "", json: bool = Fa
             out.print(difference.describe(), markup=False)
         out.print(f"{target.name}: {len(differences)} difference(s) from its migrations")
     if differences:
-        raise Exit(f"error: {target.name} has drifted from its migrations ({len(differences)} difference(s))", code=1)
+        raise ChecksFailed(f"{target.name} has drifted from its migrations ({len(differences)} difference(s))")

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
+from typing import TYPE_CHECKING
 
 from invoke import task
 from invoke.context import Context
-from invoke.exceptions import Exit
 
-from supadeploy import environments, promotion
+from supadeploy.errors import PromotionFailed
 from supadeploy.tasks.boundary import (
     cli,
     echo_cli,
@@ -17,13 +16,17 @@ from supadeploy.tasks.boundary import (
     interactive,
     out,
     print_json,
+    process,
     project,
     reports_errors,
 )
 
+if TYPE_CHECKING:
+    from supadeploy.errors import StepReport
 
-def _summary(report: promotion.PromotionReport) -> None:
-    path = os.environ.get("GITHUB_STEP_SUMMARY")
+
+def _summary(report: StepReport) -> None:
+    path = process().step_summary
     if path:
         with open(path, "a", encoding="utf-8") as summary:
             summary.write(report.markdown())
@@ -41,6 +44,9 @@ def _summary(report: promotion.PromotionReport) -> None:
 @reports_errors
 def promote(c: Context, from_: str, to: str, yes: bool = False, backup_dir: str = "", json: bool = False) -> None:
     """Promote migrations: gates, plan, backup of the target, push, verify, record (and a GitHub step summary)."""
+    from supadeploy import promotion
+    from supadeploy.environments import confirm
+
     proj = project()
     source = environment(proj, from_)
     target = environment(proj, to)
@@ -50,24 +56,24 @@ def promote(c: Context, from_: str, to: str, yes: bool = False, backup_dir: str 
         f"promotion {source} -> {target}: {len(plan.to_apply)} migration(s) to apply: "
         f"{', '.join(plan.to_apply) or 'none'}"
     )
-    environments.confirm(
-        target, action=f"promote {len(plan.to_apply)} migration(s)", yes=yes, interactive=interactive()
-    )
+    confirm(target, action=f"promote {len(plan.to_apply)} migration(s)", yes=yes, interactive=interactive())
     try:
         report = promotion.promote(
             proj,
+            plan,
             source,
             target,
             supabase,
+            process=process(),
             backup_folder=backup_dir or None,
             on_step=lambda line: err.print(f"  {line}", markup=False),
             on_line=echo_cli,
         )
-    except promotion.PromotionFailed as failed:
+    except PromotionFailed as failed:
         _summary(failed.report)
         if json:
             print_json(failed.report.as_dict())
-        raise Exit(f"error: promotion failed: {failed}", code=1) from None
+        raise PromotionFailed(f"promotion failed: {failed}", failed.report) from None
     _summary(report)
     if json:
         print_json(report.as_dict())

@@ -2,28 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from invoke import task
 from invoke.context import Context
 
-from supadeploy import environments, local_backend
-from supadeploy.errors import CliError
-from supadeploy.local_backend import LocalStatus
-from supadeploy.project import Project
-from supadeploy.supabase_cli import SupabaseCli
-from supadeploy.tasks.boundary import cli, echo_cli, interactive, out, print_json, project, reports_errors
+from supadeploy.errors import ToolFailed, ToolNotFound
+from supadeploy.tasks.boundary import cli, echo_cli, environment, interactive, out, print_json, project, reports_errors
 
-
-def _settings(proj: Project) -> dict[str, str]:
-    # local.* reads the local environment's settings without requiring its URL to be set.
-    return dict(environments.resolve(proj, "local").settings)
+if TYPE_CHECKING:
+    from supadeploy.project import Project
+    from supadeploy.supabase_cli import SupabaseCli
 
 
 def _cli_or_none(proj: Project) -> SupabaseCli | None:
     try:
         return cli(proj, quiet=True)
-    except CliError:
+    except (ToolNotFound, ToolFailed):
         return None
 
 
@@ -31,8 +26,10 @@ def _cli_or_none(proj: Project) -> SupabaseCli | None:
 @reports_errors
 def start(c: Context) -> None:
     """Start the local database; does nothing if it already runs."""
+    from supadeploy import local_backend
+
     proj = project()
-    settings = _settings(proj)
+    settings = environment(proj, "local").settings
     supabase = _cli_or_none(proj)
     backend = local_backend.recorded_backend(proj) or local_backend.choose_backend(settings, supabase)
     if backend == "docker" and supabase is not None:
@@ -51,6 +48,8 @@ def start(c: Context) -> None:
 @reports_errors
 def stop(c: Context) -> None:
     """Stop the local database this project started (and nothing else)."""
+    from supadeploy import local_backend
+
     proj = project()
     backend = local_backend.recorded_backend(proj)
     if backend is None:
@@ -60,7 +59,7 @@ def stop(c: Context) -> None:
         local_backend.run_docker(cli(proj), ["stop"], echo_cli)
         stopped = True
     else:
-        stopped = local_backend.cluster_for(proj, _settings(proj)).stop()
+        stopped = local_backend.cluster_for(proj, environment(proj, "local").settings).stop()
     local_backend.record_backend(proj, None)
     out.print(f"local {backend} {'stopped' if stopped else 'was not running'}")
 
@@ -69,14 +68,16 @@ def stop(c: Context) -> None:
 @reports_errors
 def status(c: Context, json: bool = False) -> None:
     """Show the local database's backend, masked URL and server version."""
+    from supadeploy import local_backend
+
     proj = project()
-    settings = _settings(proj)
+    local_env = environment(proj, "local")
     backend = local_backend.recorded_backend(proj)
     if backend == "docker":
         local_backend.run_docker(cli(proj), ["status"], echo_cli)
-        report = LocalStatus("docker", True, environments.resolve(proj, "local").url.masked)
+        report = local_backend.LocalStatus("docker", True, local_env.url.masked)
     else:
-        report = local_backend.cluster_for(proj, settings).status()
+        report = local_backend.cluster_for(proj, local_env.settings).status()
     if json:
         print_json(report.as_dict())
         return
@@ -92,12 +93,12 @@ def status(c: Context, json: bool = False) -> None:
 @reports_errors
 def reset(c: Context, yes: bool = False) -> None:
     """Throw away the local database's data and start it fresh (Supabase's base schema, no migrations)."""
+    from supadeploy import local_backend
+    from supadeploy.environments import confirm_wipe
+
     proj = project()
-    local_env = environments.resolve(proj, "local")
-    # Deleting local data is never undone: ask as if local were protected.
-    environments.confirm(
-        replace(local_env, protected=True), action="delete all local data", yes=yes, interactive=interactive()
-    )
+    local_env = environment(proj, "local")
+    confirm_wipe(local_env, action="delete all local data", yes=yes, interactive=interactive())
     backend = local_backend.recorded_backend(proj)
     if backend == "docker":
         supabase = cli(proj)
@@ -105,7 +106,7 @@ def reset(c: Context, yes: bool = False) -> None:
         local_backend.run_docker(supabase, ["start"], echo_cli)
         out.print("local Supabase (docker) restarted with empty data")
         return
-    cluster = local_backend.cluster_for(proj, _settings(proj))
+    cluster = local_backend.cluster_for(proj, local_env.settings)
     cluster.destroy()
     cluster.start()
     local_backend.record_backend(proj, "cluster")

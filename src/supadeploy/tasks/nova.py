@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from invoke import task
 from invoke.context import Context
-from invoke.exceptions import Exit
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from supadeploy import environments, nova
-from supadeploy.database import DbUrl
-from supadeploy.errors import ConfigError
+from supadeploy.app import DEFAULT_BATCH_ROWS
+from supadeploy.errors import ConfigError, NovaImportError
+from supadeploy.settings import NOVA_URL
 from supadeploy.tasks.boundary import environment, err, interactive, out, print_json, project, reports_errors
 
-SOURCE_VARIABLE = "NOVA_DATABASE_URL"
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from supadeploy.app.nova import ImportReport
 
 
 class _Bar:
@@ -37,18 +37,22 @@ class _Bar:
 
 @contextmanager
 def _bars() -> Iterator[_Bar]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     with Progress(
         TextColumn("{task.description:<24}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=err,
+        console=err.console,
         transient=False,
     ) as progress:
         yield _Bar(progress)
 
 
-def _print(report: nova.ImportReport) -> None:
+def _print(report: ImportReport) -> None:
+    from rich.table import Table
+
     what = "dry run, rolled back: nothing was written" if report.dry_run else "imported"
     table = Table(title=f"Nova → {report.target} ({what}, {report.seconds}s)")
     for column in ("table", "in Nova", "inserted", "updated", "unchanged", "skipped", "in target"):
@@ -76,19 +80,17 @@ def _print(report: nova.ImportReport) -> None:
             f"team {team['team']!r} ({team['team_id']}) must re-issue: {', '.join(team['tokens'])} "
             "(imported revoked; invoke tokens.create)"
         )
-    if not report.balanced:
-        err.print("error: the reconciliation does not balance (see the table)", style="red")
 
 
 @task(
     name="import",
     help={
         "env": "Environment to import into (default local).",
-        "from_url": f"Nova's Postgres URL (default ${SOURCE_VARIABLE}, which keeps the password off argv).",
+        "from_url": f"Nova's Postgres URL (default ${NOVA_URL} from .env files or the process: off argv).",
         "schema": "Schema holding Nova's Prisma tables (default public).",
         "dry_run": "Do everything in a transaction that is rolled back, and print the same report.",
         "create_users": "Create Supabase users for unmatched Nova emails (Auth admin API on a Supabase project).",
-        "batch_rows": f"Rows per upsert transaction (default {nova.DEFAULT_BATCH_ROWS}).",
+        "batch_rows": f"Rows per upsert transaction (default {DEFAULT_BATCH_ROWS}).",
         "json": "Print the report as JSON on stdout (progress stays on stderr).",
         "yes": "Confirm a protected environment without a prompt.",
     },
@@ -101,21 +103,23 @@ def import_(
     schema: str = "public",
     dry_run: bool = False,
     create_users: bool = False,
-    batch_rows: int = nova.DEFAULT_BATCH_ROWS,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
     json: bool = False,
     yes: bool = False,
 ) -> None:
     """Import Nova's users, teams, members, projects, deployments and tokens; rerunning changes nothing."""
+    from supadeploy.app import nova
+    from supadeploy.dburl import DbUrl
+    from supadeploy.environments import confirm
+
     proj = project()
     target = environment(proj, env)
-    raw = from_url or os.environ.get(SOURCE_VARIABLE, "")
-    if not raw:
-        raise ConfigError(f"no Nova database: pass --from-url or set {SOURCE_VARIABLE}")
-    source = DbUrl.parse(raw, "--from-url" if from_url else SOURCE_VARIABLE)
+    source = DbUrl.parse(from_url, "--from-url") if from_url else target.settings.nova_url
+    if source is None:
+        raise ConfigError(f"no Nova database: pass --from-url or set {NOVA_URL}")
     if not dry_run:
-        environments.confirm(target, action="import Nova's data", yes=yes, interactive=interactive())
-    api_url = target.settings.get("SUPABASE_URL", "")
-    key = target.settings.get("SUPABASE_SERVICE_ROLE_KEY", "")
+        confirm(target, action="import Nova's data", yes=yes, interactive=interactive())
+    api_url, key = target.settings.api_url, target.settings.secret_key
     admin = nova.gotrue_admin(api_url, key) if api_url and key else None
     err.print(f"importing Nova {source.masked} into {target}" + (" (dry run)" if dry_run else ""))
     with _bars() as bar:
@@ -129,10 +133,11 @@ def import_(
             auth_admin=admin,
             batch_rows=batch_rows,
             progress=bar,
+            lock_wait=target.settings.lock_wait,
         )
     if json:
         print_json(report.as_dict())
     else:
         _print(report)
     if not report.balanced:
-        raise Exit(code=1)
+        raise NovaImportError("the reconciliation does not balance (see the table)")

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from invoke import task
 from invoke.context import Context
-from rich.table import Table
 
-from supadeploy import environments, tokens
-from supadeploy.database import connect
+from supadeploy.app import tokens
 from supadeploy.tasks.boundary import environment, err, interactive, out, print_json, project, reports_errors
 
 ENV_HELP = "Environment whose database holds the tokens (default local)."
@@ -28,12 +26,15 @@ def create(
     c: Context, team: str, name: str, scopes: str, env: str = "local", expires_in: str = "90d", yes: bool = False
 ) -> None:
     """Issue a team API token; the token is printed once, on stdout, and stored only as a SHA-256 hash."""
+    from supadeploy.database import connect
+    from supadeploy.environments import confirm
+
     proj = project()
     target = environment(proj, env)
     team_id = tokens.parse_id(team, "--team")
     chosen = tokens.parse_scopes(scopes)
     lifetime = tokens.parse_lifetime(expires_in)
-    environments.confirm(target, action="issue an API token", yes=yes, interactive=interactive())
+    confirm(target, action="issue an API token", yes=yes, interactive=interactive())
     with connect(target.url) as conn:
         secret = tokens.create(conn, team_id, name, chosen, lifetime)
     err.print(f"token for team {team_id} ({', '.join(chosen)}, {lifetime}): shown once, store it now")
@@ -44,6 +45,8 @@ def create(
 @reports_errors
 def list(c: Context, env: str = "local", team: str = "", json: bool = False) -> None:  # noqa: A001 - task name
     """List API tokens: prefix, scopes, expiry, revocation, last use; never the secret or its hash."""
+    from supadeploy.database import connect
+
     proj = project()
     target = environment(proj, env)
     team_id = tokens.parse_id(team, "--team") if team else None
@@ -52,6 +55,8 @@ def list(c: Context, env: str = "local", team: str = "", json: bool = False) -> 
     if json:
         print_json([t.as_dict() for t in found])
         return
+    from rich.table import Table
+
     table = Table(title=f"API tokens on {target.name}")
     for column in ("id", "team", "name", "prefix", "scopes", "expires", "revoked", "last used"):
         table.add_column(column)
@@ -73,10 +78,13 @@ def list(c: Context, env: str = "local", team: str = "", json: bool = False) -> 
 @reports_errors
 def revoke(c: Context, id: str, env: str = "local", yes: bool = False) -> None:  # noqa: A002 - option name
     """Revoke an API token; requests presenting it get HTTP 401 from then on."""
+    from supadeploy.database import connect
+    from supadeploy.environments import confirm
+
     proj = project()
     target = environment(proj, env)
     token_id = tokens.parse_id(id, "--id")
-    environments.confirm(target, action="revoke an API token", yes=yes, interactive=interactive())
+    confirm(target, action="revoke an API token", yes=yes, interactive=interactive())
     with connect(target.url) as conn:
         tokens.revoke(conn, token_id)
     out.print(f"revoked {token_id}")

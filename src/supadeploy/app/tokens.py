@@ -7,10 +7,13 @@ import uuid
 import zlib
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-import psycopg
+from supadeploy.app import app_sql
+from supadeploy.errors import ConfigError, DatabaseError
 
-from supadeploy.errors import ConfigError, SupadeployError
+if TYPE_CHECKING:
+    import psycopg
 
 PREFIX = "vsn_"
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -91,19 +94,20 @@ class TokenInfo:
         }
 
 
-def _database_error(exc: psycopg.Error) -> SupadeployError:
-    return SupadeployError(exc.diag.message_primary or str(exc).splitlines()[0])
+def _database_error(exc: psycopg.Error) -> DatabaseError:
+    """The server's one-line reason, with its SQLSTATE (42501: not allowed, 22023: a bad value, ...)."""
+    return DatabaseError(exc.diag.message_primary or str(exc).splitlines()[0], exc.sqlstate)
 
 
 def create(conn: psycopg.Connection, team: uuid.UUID, name: str, scopes: list[str], lifetime: str) -> str:
     """Issue a token for the team; the plaintext is returned here and nowhere else."""
+    import psycopg  # the format helpers above work without a driver
+
     try:
-        exists = conn.execute("select 1 from public.teams where id = %s", (team,)).fetchone()
+        exists = conn.execute(app_sql("tokens_team_exists.sql"), (team,)).fetchone()
         if exists is None:
             raise ConfigError(f"no team {team}")
-        row = conn.execute(
-            "select private.issue_api_token(%s, %s, %s, %s::interval, null)", (team, name, scopes, lifetime)
-        ).fetchone()
+        row = conn.execute(app_sql("tokens_issue.sql"), (team, name, scopes, lifetime)).fetchone()
     except psycopg.Error as exc:
         raise _database_error(exc) from None
     assert row is not None
@@ -112,17 +116,15 @@ def create(conn: psycopg.Connection, team: uuid.UUID, name: str, scopes: list[st
 
 def listing(conn: psycopg.Connection, team: uuid.UUID | None = None) -> list[TokenInfo]:
     """Every token (of one team), newest first; the hash is never selected."""
-    rows = conn.execute(
-        "select id, team_id, name, display_prefix, scopes, created_at, expires_at, revoked_at, last_used_at "
-        "from public.api_tokens where %(team)s::uuid is null or team_id = %(team)s::uuid order by created_at desc",
-        {"team": team},
-    ).fetchall()
+    rows = conn.execute(app_sql("tokens_list.sql"), {"team": team}).fetchall()
     return [TokenInfo(r[0], r[1], r[2], r[3], tuple(r[4]), r[5], r[6], r[7], r[8]) for r in rows]
 
 
 def revoke(conn: psycopg.Connection, token_id: uuid.UUID) -> None:
     """Revoke a token (idempotent)."""
+    import psycopg
+
     try:
-        conn.execute("select private.revoke_api_token(%s, null)", (token_id,))
+        conn.execute(app_sql("tokens_revoke.sql"), (token_id,))
     except psycopg.Error as exc:
         raise _database_error(exc) from None

@@ -14,23 +14,20 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Protocol
+from typing import LiteralString, Protocol
 
 import psycopg
 from psycopg import sql
 
-from supadeploy.database import DbUrl, connect, push_lock
-from supadeploy.errors import SupadeployError
+from supadeploy.app import DEFAULT_BATCH_ROWS, app_sql
+from supadeploy.database import connect, push_lock
+from supadeploy.dburl import DbUrl
+from supadeploy.errors import NovaImportError
 
 # Fixed forever: changing it would make every rerun insert duplicates.
 NAMESPACE = uuid.UUID("97ae8ba2-5f4a-5ad7-9931-eaaa3c5be821")
-DEFAULT_BATCH_ROWS = 50_000
 LISTED = 200  # at most this many ids/emails per list in the report
 TOKEN_SCOPES = ("projects:read", "projects:write", "deployments:read", "deployments:write")
-
-
-class NovaImportError(SupadeployError):
-    """The Nova source or the target is not what the import needs; nothing was written."""
 
 
 class Progress(Protocol):
@@ -268,57 +265,19 @@ def _utc(column: str, alias: str = "s") -> sql.Composed:
 
 def _map_users(conn: psycopg.Connection) -> None:
     conn.execute("drop table if exists pg_temp.nova_user_map")
-    conn.execute(
-        """
-        create temporary table nova_user_map as
-        select s.id as nova_id, lower(btrim(s.email)) as email_key, s.name, s."createdAt" as created_at,
-               a.id as auth_id
-        from pg_temp.nova_user s
-        left join (
-          select distinct on (lower(email)) lower(email) as email_key, id
-          from auth.users where email is not null and email <> '' order by lower(email), id
-        ) a on a.email_key = lower(btrim(s.email)) and btrim(s.email) <> ''
-        """
-    )
+    conn.execute(app_sql("nova_user_map.sql"))
     conn.execute("create index on pg_temp.nova_user_map (nova_id)")
     conn.execute("analyze pg_temp.nova_user_map")
 
 
 def _unmatched(conn: psycopg.Connection) -> list[dict[str, object]]:
-    rows = conn.execute(
-        """
-        select email_key, (array_agg(name order by created_at, nova_id))[1], min(created_at),
-               array_agg(nova_id order by created_at, nova_id)
-        from pg_temp.nova_user_map
-        where auth_id is null and email_key <> ''
-        group by email_key order by email_key
-        """
-    ).fetchall()
+    rows = conn.execute(app_sql("nova_unmatched_users.sql")).fetchall()
     return [{"email": e, "name": n, "created_at": c, "nova_ids": ids} for e, n, c, ids in rows]
 
 
 def _create_users_directly(conn: psycopg.Connection) -> int:
     """Insert the unmatched users into auth.users (the Docker-free backend, or a rolled-back dry run)."""
-    return conn.execute(
-        sql.SQL(
-            """
-            insert into auth.users (instance_id, id, aud, role, email, raw_app_meta_data, raw_user_meta_data,
-                                    created_at, updated_at)
-            select '00000000-0000-0000-0000-000000000000',
-                   extensions.uuid_generate_v5({ns}::uuid, 'User:' || email_key),
-                   'authenticated', 'authenticated', email_key,
-                   '{{"provider": "email", "providers": ["email"]}}'::jsonb,
-                   jsonb_strip_nulls(jsonb_build_object('display_name', left(name, 100), 'nova_user_id', nova_id)),
-                   created_at at time zone 'UTC', now()
-            from (
-              select distinct on (email_key) email_key, name, nova_id, created_at
-              from pg_temp.nova_user_map where auth_id is null and email_key <> ''
-              order by email_key, created_at, nova_id
-            ) u
-            on conflict (id) do nothing
-            """
-        ).format(ns=_NS)
-    ).rowcount
+    return conn.execute(sql.SQL(app_sql("nova_create_users.sql")).format(ns=_NS)).rowcount
 
 
 def _gotrue_manages_auth(conn: psycopg.Connection) -> bool:
@@ -353,7 +312,7 @@ class Upsert:
     key: tuple[str, ...]
     columns: tuple[str, ...]
     changeable: tuple[str, ...]
-    rows: str  # selects `columns` (named so) from staging alias s; {where} is the batch predicate
+    rows: str  # app/sql file: selects `columns` (named so) from staging alias s; {where} is the batch predicate
 
     def _same_key(self) -> sql.Composed:
         """t.<key> = m.<key>, for the target row t and the mapped row m."""
@@ -366,7 +325,8 @@ class Upsert:
     ) -> tuple[sql.Composed, sql.Composed]:
         """The UPDATE and the INSERT for one batch; without rerun, the INSERT needs no anti-join."""
         target = sql.Identifier("public", self.table)
-        mapped = sql.SQL("(select * from ({}) r offset 0)").format(sql.SQL(self.rows).format(where=where, **parts))
+        rows = sql.SQL(app_sql(self.rows)).format(where=where, **parts)
+        mapped = sql.SQL("(select * from ({}) r offset 0)").format(rows)
 
         def cols(alias: str, names: tuple[str, ...]) -> sql.Composed:
             return sql.SQL(", ").join(sql.Identifier(alias, n) for n in names)
@@ -397,7 +357,7 @@ class Upsert:
 
     def any_present(self, parts: dict[str, sql.Composable]) -> sql.Composed:
         """Whether any mapped row is already in the target: if none is, no batch needs its UPDATE."""
-        mapped = sql.SQL(self.rows).format(where=sql.SQL("true"), **parts)
+        mapped = sql.SQL(app_sql(self.rows)).format(where=sql.SQL("true"), **parts)
         same_key = self._same_key()
         # count(*), not exists(): exists() makes the planner pick a fast-start nested loop that is
         # quadratic when nothing matches, which is the common case.
@@ -435,11 +395,11 @@ def _upsert(
     report.unchanged = eligible - report.inserted - report.updated
 
 
-def _skips(conn: psycopg.Connection, query: str) -> dict[str, int]:
+def _skips(conn: psycopg.Connection, query: LiteralString) -> dict[str, int]:
     """Count skipped rows per reason: `query` yields (reason or null) per source row."""
     rows = conn.execute(
         sql.SQL("select reason, count(*) from ({}) r where reason is not null group by reason order by reason").format(
-            sql.SQL(query)  # a constant of this module, never user input
+            sql.SQL(query)  # shipped with the package, never user input
         )
     ).fetchall()
     return {reason: int(n) for reason, n in rows}
@@ -450,93 +410,25 @@ TEAMS = Upsert(
     ("id",),
     ("id", "name", "created_at", "updated_at"),
     ("name", "created_at"),
-    """
-    select {id} as id,
-           coalesce(nullif(left(btrim(s.name), 100), ''), nullif(left(btrim(s.slug), 100), ''), 'Nova team') as name,
-           {created} as created_at, {updated} as updated_at
-    from pg_temp.nova_team s
-    where {where}
-    """,
+    "nova_teams.sql",
 )
 
-_MEMBER_PLAN = """
-create temporary table nova_member_plan as
-select s.id, s."teamId" as nova_team_id, s."createdAt" as created_at,
-       case when t.id is null then 'orphan: team not in Nova'
-            when u.nova_id is null then 'orphan: user not in Nova'
-            when u.email_key is null or u.email_key = '' then 'user has no email'
-            when u.auth_id is null then 'user has no Supabase account (--create-users creates it)'
-       end as reason,
-       extensions.uuid_generate_v5({ns}::uuid, 'Team:' || s."teamId") as team_id,
-       u.auth_id as user_id,
-       (case upper(s.role) when 'OWNER' then 'owner' when 'ADMIN' then 'admin' when 'VIEWER' then 'viewer'
-        else 'member' end)::public.team_role as role,
-       false as promoted
-from pg_temp.nova_teammember s
-left join pg_temp.nova_team t on t.id = s."teamId"
-left join pg_temp.nova_user_map u on u.nova_id = s."userId"
-"""
-# Nova users whose emails differ only in case are one Supabase user: one membership, the highest role.
-_MEMBER_DEDUPLICATE = """
-update pg_temp.nova_member_plan p set reason = 'same person as another membership (email differs only in case)'
-from (select id, row_number() over (partition by team_id, user_id order by role desc, created_at, id) as n
-      from pg_temp.nova_member_plan where reason is null) d
-where d.id = p.id and d.n > 1
-"""
-# A team keeps an owner: where Nova had none, its most senior member (role, then join date) becomes one.
-_MEMBER_PROMOTE = """
-update pg_temp.nova_member_plan p set role = 'owner', promoted = true
-from (select distinct on (m.team_id) m.id from pg_temp.nova_member_plan m
-      where m.reason is null and m.team_id in (
-        select team_id from pg_temp.nova_member_plan where reason is null
-        group by team_id having not bool_or(role = 'owner'))
-      order by m.team_id, m.role desc, m.created_at, m.id) c
-where c.id = p.id
-"""
 MEMBERS = Upsert(
     "team_members",
     ("team_id", "user_id"),
     ("team_id", "user_id", "role", "created_at"),
     ("role",),
-    """
-    select s.team_id, s.user_id, s.role, (s.created_at at time zone 'UTC') as created_at
-    from pg_temp.nova_member_plan s
-    where s.reason is null and {where}
-    """,
+    "nova_members.sql",
 )
 
-_PROJECT_SKIPS = """
-select case when t.id is null then 'orphan: team not in Nova' end as reason, s.id
-from pg_temp.nova_project s left join pg_temp.nova_team t on t.id = s."teamId"
-"""
 PROJECTS = Upsert(
     "projects",
     ("id",),
     ("id", "team_id", "name", "description", "created_at", "updated_at"),
     ("name", "description", "created_at"),
-    """
-    select {id} as id, {team} as team_id, coalesce(nullif(left(btrim(s.name), 100), ''), 'Nova project') as name,
-           left(s.description, 2000) as description, {created} as created_at, {updated} as updated_at
-    from pg_temp.nova_project s
-    join pg_temp.nova_team t on t.id = s."teamId"
-    where {where}
-    """,
+    "nova_projects.sql",
 )
-# Deployments look their project's ids up here instead of hashing them again per row.
-_PROJECT_MAP = """
-create temporary table nova_project_map as
-select s.id as nova_id, extensions.uuid_generate_v5({ns}::uuid, 'Project:' || s.id) as project_id,
-       extensions.uuid_generate_v5({ns}::uuid, 'Team:' || s."teamId") as team_id
-from pg_temp.nova_project s join pg_temp.nova_team t on t.id = s."teamId"
-"""
 
-_DEPLOYMENT_SKIPS = """
-select case when p.id is null then 'orphan: project not in Nova'
-            when t.id is null then 'orphan: the project''s team is not in Nova' end as reason, s.id
-from pg_temp.nova_deployment s
-left join pg_temp.nova_project p on p.id = s."projectId"
-left join pg_temp.nova_team t on t.id = p."teamId"
-"""
 # Nova's DeploymentTarget/DeploymentStatus enums map onto ours; a commit sha that is not 7-40 hex digits,
 # or a url over 2048 characters, becomes null; a finish before the start moves the start to the finish.
 DEPLOYMENTS = Upsert(
@@ -556,32 +448,9 @@ DEPLOYMENTS = Upsert(
         "finished_at",
     ),
     ("status", "commit_sha", "url", "started_at", "finished_at"),
-    """
-    select {id} as id, p.project_id, p.team_id,
-           (case upper(s.target) when 'PRODUCTION' then 'production' when 'STAGING' then 'staging'
-            else 'local' end)::public.deployment_environment as environment,
-           (case upper(s.status) when 'QUEUED' then 'queued' when 'BUILDING' then 'running'
-            when 'READY' then 'succeeded' when 'CANCELED' then 'cancelled'
-            else 'failed' end)::public.deployment_status as status,
-           case when char_length(s."commitSha") between 7 and 40 and lower(s."commitSha") !~ '[^0-9a-f]'
-                then lower(s."commitSha") end as commit_sha,
-           case when char_length(s.url) <= 2048 then s.url end as url,
-           u.auth_id as created_by,
-           {created} as created_at,
-           (case when s."finishedAt" is null then s."startedAt"
-            else least(coalesce(s."startedAt", s."createdAt"), s."finishedAt") end) at time zone 'UTC' as started_at,
-           {finished} as finished_at
-    from pg_temp.nova_deployment s
-    join pg_temp.nova_project_map p on p.nova_id = s."projectId"
-    left join pg_temp.nova_user_map u on u.nova_id = s."createdById"
-    where {where}
-    """,
+    "nova_deployments.sql",
 )
 
-_TOKEN_SKIPS = """
-select case when t.id is null then 'orphan: team not in Nova' end as reason, s.id
-from pg_temp.nova_apitoken s left join pg_temp.nova_team t on t.id = s."teamId"
-"""
 # Nova's secrets cannot become valid vsn_ tokens: each is imported revoked, with a random hash nobody
 # knows the preimage of, the display prefix vsn_nova, and every scope (it never authenticates).
 TOKENS = Upsert(
@@ -601,28 +470,11 @@ TOKENS = Upsert(
         "last_used_at",
     ),
     ("name", "last_used_at"),
-    """
-    select {id} as id, {team} as team_id, coalesce(nullif(left(btrim(s.name), 100), ''), 'Nova token') as name,
-           extensions.digest(extensions.gen_random_bytes(32), 'sha256') as token_hash,
-           'vsn_nova' as display_prefix, {scopes}::text[] as scopes, u.auth_id as created_by, {created} as created_at,
-           greatest(coalesce(s."expiresAt", s."createdAt" + interval '1 year'), s."createdAt" + interval '1 second')
-             at time zone 'UTC' as expires_at,
-           coalesce({revoked}, now()) as revoked_at, {last_used} as last_used_at
-    from pg_temp.nova_apitoken s
-    join pg_temp.nova_team t on t.id = s."teamId"
-    left join pg_temp.nova_user_map u on u.nova_id = s."createdById"
-    where {where}
-    """,
+    "nova_tokens.sql",
 )
-_REISSUE = """
-select t.id, t.name, array_agg(s.name order by s.name)
-from pg_temp.nova_apitoken s join pg_temp.nova_team t on t.id = s."teamId"
-where s."revokedAt" is null and (s."expiresAt" is null or s."expiresAt" > (now() at time zone 'UTC'))
-group by t.id, t.name order by t.name, t.id
-"""
 
 
-def _orphans(conn: psycopg.Connection, skips_query: str) -> list[str]:
+def _orphans(conn: psycopg.Connection, skips_query: LiteralString) -> list[str]:
     return [
         r[0]
         for r in conn.execute(
@@ -672,10 +524,7 @@ def _users(
         if v
     }
     table.target_rows = _count(conn, "auth.users")
-    merged = conn.execute(
-        "select email_key, array_agg(nova_id order by nova_id) from pg_temp.nova_user_map "
-        "where email_key <> '' group by email_key having count(*) > 1 order by email_key"
-    ).fetchall()
+    merged = conn.execute(app_sql("nova_merged_users.sql")).fetchall()
     report.tables.append(table)
     report.users = {
         "accounts_created": created,
@@ -688,9 +537,9 @@ def _users(
 def _members(conn: psycopg.Connection, report: ImportReport, rows: int, batch_rows: int, progress: Progress) -> None:
     table = TableReport("team_members", "TeamMember", source_rows=rows)
     conn.execute("drop table if exists pg_temp.nova_member_plan")
-    conn.execute(sql.SQL(_MEMBER_PLAN).format(ns=_NS))
-    conn.execute(_MEMBER_DEDUPLICATE)
-    conn.execute(_MEMBER_PROMOTE)
+    conn.execute(sql.SQL(app_sql("nova_member_plan.sql")).format(ns=_NS))
+    conn.execute(app_sql("nova_member_deduplicate.sql"))
+    conn.execute(app_sql("nova_member_promote.sql"))
     conn.execute("analyze pg_temp.nova_member_plan")
     table.skipped = _skips(conn, "select reason from pg_temp.nova_member_plan")
     plan = sql.Identifier("pg_temp", "nova_member_plan")
@@ -699,19 +548,11 @@ def _members(conn: psycopg.Connection, report: ImportReport, rows: int, batch_ro
     report.tables.append(table)
     report.owners_assigned = [
         {"team_id": str(team), "team": name, "owner": email}
-        for team, name, email in conn.execute(
-            "select p.team_id, t.name, a.email from pg_temp.nova_member_plan p "
-            "join pg_temp.nova_team t on t.id = p.nova_team_id join auth.users a on a.id = p.user_id "
-            "where p.promoted order by t.name, p.team_id"
-        )
+        for team, name, email in conn.execute(app_sql("nova_owners_assigned.sql"))
     ]
     report.teams_without_members = [
         {"team_id": str(nova_uuid("Team", nova_id)), "team": name, "nova_id": nova_id}
-        for nova_id, name in conn.execute(
-            "select t.id, t.name from pg_temp.nova_team t where not exists ("
-            " select 1 from pg_temp.nova_member_plan p where p.nova_team_id = t.id and p.reason is null) "
-            "order by t.name, t.id"
-        )
+        for nova_id, name in conn.execute(app_sql("nova_teams_without_members.sql"))
     ]
 
 
@@ -723,7 +564,7 @@ def _table(
     rows: int,
     batch_rows: int,
     progress: Progress,
-    skips_query: str | None = None,
+    skips_query: LiteralString | None = None,
     **parts: sql.Composable,
 ) -> None:
     table = TableReport(upsert.table, model.name, source_rows=rows)
@@ -797,14 +638,14 @@ def run_import(
                 rows["Project"],
                 batch_rows,
                 progress,
-                _PROJECT_SKIPS,
+                app_sql("nova_project_skips.sql"),
                 id=_ids("Project", "id"),
                 team=_ids("Team", "teamId"),
                 created=_utc("createdAt"),
                 updated=_utc("updatedAt"),
             )
             conn.execute("drop table if exists pg_temp.nova_project_map")
-            conn.execute(sql.SQL(_PROJECT_MAP).format(ns=_NS))
+            conn.execute(sql.SQL(app_sql("nova_project_map.sql")).format(ns=_NS))
             conn.execute("create index on pg_temp.nova_project_map (nova_id)")
             conn.execute("analyze pg_temp.nova_project_map")
             _table(
@@ -815,7 +656,7 @@ def run_import(
                 rows["Deployment"],
                 batch_rows,
                 progress,
-                _DEPLOYMENT_SKIPS,
+                app_sql("nova_deployment_skips.sql"),
                 id=_ids("Deployment", "id"),
                 created=_utc("createdAt"),
                 finished=_utc("finishedAt"),
@@ -828,7 +669,7 @@ def run_import(
                 rows["ApiToken"],
                 batch_rows,
                 progress,
-                _TOKEN_SKIPS,
+                app_sql("nova_token_skips.sql"),
                 id=_ids("ApiToken", "id"),
                 team=_ids("Team", "teamId"),
                 scopes=sql.Literal(list(TOKEN_SCOPES)),
@@ -838,7 +679,7 @@ def run_import(
             )
             report.reissue_tokens = [
                 {"team_id": str(nova_uuid("Team", nova_id)), "team": name, "tokens": names}
-                for nova_id, name, names in conn.execute(_REISSUE)
+                for nova_id, name, names in conn.execute(app_sql("nova_reissue.sql"))
             ]
             if not dry_run:
                 for staging in (*(m.staging for m in MODELS), *(sql.Identifier("pg_temp", t) for t in _WORK_TABLES)):

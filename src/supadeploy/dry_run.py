@@ -1,4 +1,4 @@
-"""The validating dry run: apply pending migrations to a throwaway copy and say, per file, what would happen."""
+"""db.push --dry-run: apply the pending migrations to a throwaway copy and say, per file, what would happen."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from psycopg import sql
 
 from supadeploy.database import connect
 from supadeploy.environments import Environment
-from supadeploy.errors import PushFailed, SupadeployError
-from supadeploy.lint import split_statements
+from supadeploy.errors import DryRunFailed, PushFailed
 from supadeploy.migrations import MigrationFile
+from supadeploy.pgtools import LineSink, discard
 from supadeploy.project import Project
-from supadeploy.supabase_cli import LineSink, SupabaseCli, discard
+from supadeploy.supabase_cli import SupabaseCli
 
 _NOT_IN_TRANSACTION = re.compile(
     r"^\s*(create\s+(unique\s+)?index\s+concurrently|drop\s+index\s+concurrently|reindex\b.*\bconcurrently"
@@ -107,6 +107,8 @@ def _on_clone(
 
 
 def _in_transaction(env: Environment, pending: Sequence[MigrationFile]) -> list[FileCheck]:
+    from supadeploy.lint import split_statements  # pglast, only on this path
+
     checks: list[FileCheck] = []
     failed = False
     with connect(env.url, autocommit=False) as conn:
@@ -156,4 +158,4 @@ def refuse_failures(checks: Sequence[FileCheck]) -> None:
     """Raise when the dry run found a file that would fail."""
     bad = [c for c in checks if c.ok is False]
     if bad:
-        raise SupadeployError(f"dry run: {bad[0].filename} would fail: {bad[0].reason}")
+        raise DryRunFailed(f"dry run: {bad[0].filename} would fail: {bad[0].reason}")

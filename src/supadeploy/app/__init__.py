@@ -1,0 +1,19 @@
+"""The app wing: the code that knows Vision-'s own tables (teams, API tokens) and Nova's.
+
+It depends on the core; the core never imports it (an import-linter contract in the test suite holds that).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import LiteralString, cast
+
+_SQL = Path(__file__).resolve().parent / "sql"
+DEFAULT_BATCH_ROWS = 50_000  # nova.import: rows per upsert transaction (here so --help needs no driver)
+
+
+@cache
+def app_sql(name: str) -> LiteralString:
+    """One of the app wing's SQL files (app/sql/<name>): shipped with the package, never user input."""
+    return cast(LiteralString, (_SQL / name).read_text())

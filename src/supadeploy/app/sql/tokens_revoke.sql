@@ -1,0 +1,2 @@
+-- Revoke a token (idempotent).
+select private.revoke_api_token(%s, null)

@@ -1,0 +1,78 @@
+"""db.new, db.reset and db.repair: creating a migration file, rebuilding local, and mending the history."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from psycopg import sql
+
+from supadeploy import ledger
+from supadeploy.database import connect, push_lock, run_sql_file
+from supadeploy.environments import Environment
+from supadeploy.errors import ConfigError
+from supadeploy.local_backend import COMPAT_SQL, recorded_backend, run_docker
+from supadeploy.migrations import check_name, discover
+from supadeploy.pgtools import LineSink, discard
+from supadeploy.project import Project
+from supadeploy.push import Limits, PushResult, push, refuse_transaction_pooler
+from supadeploy.supabase_cli import SupabaseCli
+
+REPAIR_STATUSES = ("applied", "reverted")
+
+
+def new_migration(project: Project, cli: SupabaseCli, name: str) -> Path:
+    """Create supabase/migrations/<timestamp>_<name>.sql through the CLI."""
+    check_name(name)
+    discover(project.migrations_dir)
+    return cli.migration_new(name)
+
+
+def reset(project: Project, env: Environment, cli: SupabaseCli, *, on_line: LineSink = discard) -> PushResult | None:
+    """Rebuild a local database from empty: Supabase's base, every migration, then the seed."""
+    if env.name != "local" or not env.url.is_loopback:
+        raise ConfigError(
+            f"db.reset only resets the local database on this machine; refusing {env.name} ({env.url.where})"
+        )
+    discover(project.migrations_dir)
+    if recorded_backend(project) == "docker":
+        run_docker(cli, ["db", "reset"], on_line)
+        return None
+    with connect(env.url.maintenance) as conn:
+        target = sql.Identifier(env.url.dbname)
+        conn.execute(sql.SQL("drop database if exists {} with (force)").format(target))
+        conn.execute(sql.SQL("create database {}").format(target))
+    with connect(env.url) as conn:
+        run_sql_file(conn, COMPAT_SQL)
+    seed = project.seed_file.is_file()
+    # Reset replays files that were linted when they were first pushed.
+    return push(project, env, cli, include_all=True, include_seed=seed, lint=False, on_line=on_line)
+
+
+def repair(
+    project: Project,
+    env: Environment,
+    cli: SupabaseCli,
+    versions: Sequence[str],
+    status: str,
+    *,
+    on_line: LineSink = discard,
+) -> None:
+    """`supabase migration repair`, under the push lock, keeping the checksum ledger in step."""
+    if status not in REPAIR_STATUSES:
+        raise ConfigError(f"unknown status {status!r}: use applied or reverted")
+    if not versions or not all(v.isdigit() for v in versions):
+        raise ConfigError("--version takes migration versions (digits), comma-separated")
+    files = {f.version: f for f in discover(project.migrations_dir)}
+    if status == "applied":
+        missing = [v for v in versions if v not in files]
+        if missing:
+            raise ConfigError(f"no migration file for version(s) {', '.join(missing)}")
+    refuse_transaction_pooler(env.url)
+    with push_lock(env.url, wait_seconds=Limits.of(env.settings).lock_wait) as conn:
+        ledger.ensure(conn)
+        cli.repair(env.url, versions, status)
+        if status == "applied":
+            ledger.record(conn, [files[v] for v in versions], "repair")
+        else:
+            ledger.forget(conn, versions)

@@ -1,0 +1,303 @@
+"""db.push in one file: the plan, the limits, the gates in the order they run, and the push itself.
+
+    pooler -> lock -> checksums -> history -> order -> lint -> `supabase db push` -> record checksums
+
+Each gate reads and fills in one `_Push`; any gate raising stops the push with nothing applied. The
+Supabase CLI needs about 0.4 s to start before its first query, which reads its history table: once
+the lock is taken, that table is held (locked in the gates' transaction) and the CLI is started, so
+its start overlaps the remaining gates. If a gate fails the CLI is killed before the table is let go;
+when they all pass the transaction commits and the CLI, which has read nothing yet, goes on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+import psycopg
+
+from supadeploy import ledger
+from supadeploy.database import AppliedMigration, applied_migrations, connect, hold_history, push_lock
+from supadeploy.dburl import DbUrl
+from supadeploy.environments import Environment
+from supadeploy.errors import ConfigError, HistoryConflict, LintFailed, PushFailed
+from supadeploy.migrations import MigrationFile, discover, version_key
+from supadeploy.pgtools import LineSink, discard
+from supadeploy.project import Project
+from supadeploy.settings import Settings
+from supadeploy.supabase_cli import StartedPush, SupabaseCli
+
+if TYPE_CHECKING:
+    from supadeploy.dry_run import FileCheck
+    from supadeploy.lint import Finding
+
+TRANSACTION_POOLER_PORT = 6543
+
+
+@dataclass(frozen=True)
+class PushPlan:
+    """What a push would do, computed before the CLI is run."""
+
+    env: str
+    pending: tuple[MigrationFile, ...]
+    out_of_order: tuple[MigrationFile, ...]
+    remote_only: tuple[str, ...]
+
+
+def plan_push(files: Sequence[MigrationFile], applied: Sequence[AppliedMigration], env: str) -> PushPlan:
+    """Pending files, those older than the newest applied one, and versions the files no longer have."""
+    done = {m.version for m in applied}
+    local = {f.version for f in files}
+    newest = max((version_key(v) for v in done), default=None)
+    pending = tuple(f for f in files if f.version not in done)
+    out_of_order = tuple(f for f in pending if newest is not None and version_key(f.version) < newest)
+    remote_only = tuple(sorted(done - local, key=version_key))
+    return PushPlan(env, pending, out_of_order, remote_only)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How a push behaves on a target: lock wait, timeouts on the CLI's connection, retries."""
+
+    lock_wait: float = 600.0
+    lock_timeout: str = "5s"
+    statement_timeout: str = "15min"
+    retries: int = 3
+    backoff: float = 2.0
+
+    @classmethod
+    def of(cls, settings: Settings) -> Limits:
+        """From SUPADEPLOY_LOCK_WAIT, _LOCK_TIMEOUT, _STATEMENT_TIMEOUT and _LOCK_RETRIES (parsed in Settings)."""
+        return cls(
+            lock_wait=settings.lock_wait,
+            lock_timeout=settings.lock_timeout,
+            statement_timeout=settings.statement_timeout,
+            retries=settings.lock_retries,
+        )
+
+    def session_settings(self, *, protected: bool) -> dict[str, str] | None:
+        """Timeouts for the CLI's connection: protected environments only."""
+        if not protected:
+            return None
+        return {"lock_timeout": self.lock_timeout, "statement_timeout": self.statement_timeout}
+
+
+@dataclass(frozen=True)
+class PushResult:
+    """What a push did (or, in a dry run, would do), and the lint warnings on what it pushed."""
+
+    plan: PushPlan
+    applied: tuple[str, ...]
+    warnings: tuple[Finding, ...] = ()
+    validation: tuple[FileCheck, ...] = ()
+
+
+@dataclass
+class _Push:
+    """One push as the gates see it: what they read, and what they found."""
+
+    project: Project
+    env: Environment
+    cli: SupabaseCli
+    files: list[MigrationFile]
+    limits: Limits
+    write: bool  # False in a dry run: no lock, nothing recorded
+    include_all: bool
+    include_seed: bool
+    lint: bool
+    whole: ExitStack  # lives as long as the push: the push lock
+    gates: ExitStack  # lives as long as the gates: their transaction, or the dry run's connection
+    conn: psycopg.Connection | None = None
+    applied: list[AppliedMigration] = field(default_factory=list)
+    started: StartedPush | None = None
+    warnings: tuple[Finding, ...] = ()
+
+    @property
+    def connection(self) -> psycopg.Connection:
+        """The connection the gates read through (the lock's, or the dry run's)."""
+        assert self.conn is not None, "the lock gate runs first"
+        return self.conn
+
+    @property
+    def plan(self) -> PushPlan:
+        """Pending, out-of-order and remote-only versions."""
+        return plan_push(self.files, self.applied, self.env.name)
+
+
+Gate = Callable[[_Push], None]
+
+
+def refuse_transaction_pooler(url: DbUrl) -> None:
+    """Refuse Supabase's transaction-mode pooler: session advisory locks and DDL need a real session."""
+    if TRANSACTION_POOLER_PORT in url.ports:
+        raise ConfigError(
+            f"{url.where} is a transaction-mode pooler (port {TRANSACTION_POOLER_PORT}), which cannot hold the "
+            "push lock: use the session-mode pooler on port 5432 of the same host, or the direct connection "
+            "db.<project-ref>.supabase.co:5432"
+        )
+
+
+def pooler(push: _Push) -> None:
+    """Gate 1: a real session, not the transaction-mode pooler."""
+    refuse_transaction_pooler(push.env.url)
+
+
+def lock(push: _Push) -> None:
+    """Gate 2: hold the target's push lock (a dry run only connects), then read the history under it."""
+    if push.write:
+        conn = push.whole.enter_context(push_lock(push.env.url, wait_seconds=push.limits.lock_wait))
+        push.gates.enter_context(conn.transaction())
+    else:
+        conn = push.gates.enter_context(connect(push.env.url))
+    push.conn = conn
+    push.applied = applied_migrations(conn)
+    _start_cli_early(push)
+
+
+def checksums(push: _Push) -> None:
+    """Gate 3: every applied file unchanged since it was applied (backfilling the ledger from the CLI's record)."""
+    conn = push.connection
+    if push.write:
+        ledger.ensure(conn)
+    verification = ledger.verify(conn if push.write else None, push.files, push.applied, ledger.checksums(conn))
+    ledger.refuse_changed(push.env.name, verification)
+
+
+def history(push: _Push) -> None:
+    """Gate 4: no version applied on the target without a local file."""
+    remote_only = push.plan.remote_only
+    if remote_only:
+        raise HistoryConflict(
+            f"{push.env.name} has applied versions with no local file: {', '.join(remote_only)}; "
+            "pull the missing files or mark them reverted with `invoke db.repair`"
+        )
+
+
+def order(push: _Push) -> None:
+    """Gate 5: no pending file older than the newest applied one, unless --include-all."""
+    late = push.plan.out_of_order
+    if late and not push.include_all:
+        names = ", ".join(f.filename for f in late)
+        raise HistoryConflict(
+            f"{names} {'is' if len(late) == 1 else 'are'} older than the newest migration "
+            f"applied on {push.env.name}; rename to a newer version, or pass --include-all to apply out of order"
+        )
+
+
+def lint(push: _Push) -> None:
+    """Gate 6: no error-level lint finding in the pending files (warnings are kept for the report)."""
+    pending = push.plan.pending
+    if not push.lint or not pending:
+        return
+    from supadeploy import lint as migration_lint  # pglast: only pushes that lint pay for it
+
+    findings = migration_lint.lint(push.project, [f.path for f in pending])
+    if migration_lint.errors(findings):
+        raise LintFailed(findings)
+    push.warnings = tuple(findings)
+
+
+# The gates, in the order they run.
+GATES: tuple[Gate, ...] = (pooler, lock, checksums, history, order, lint)
+
+
+def _start_cli_early(push: _Push) -> None:
+    """Start the CLI while the gates after the lock run, held back by the history table the gates hold."""
+    if not push.write or not (push.plan.pending or push.include_seed) or not hold_history(push.connection):
+        return
+    started = push.cli.start_push(
+        push.env.url,
+        include_all=push.include_all,
+        include_seed=push.include_seed,
+        session_settings=push.limits.session_settings(protected=push.env.protected),
+    )
+    push.started = started
+
+    def cancel_on_failure(
+        kind: type[BaseException] | None, _exc: BaseException | None, _tb: TracebackType | None
+    ) -> None:
+        if kind is not None:
+            started.kill()  # before the transaction, and its hold on the history table, ends
+
+    push.gates.push(cancel_on_failure)
+
+
+def push(
+    project: Project,
+    env: Environment,
+    cli: SupabaseCli,
+    *,
+    dry_run: bool = False,
+    include_all: bool = False,
+    include_seed: bool = False,
+    lint: bool = True,
+    limits: Limits | None = None,
+    on_line: LineSink = discard,
+) -> PushResult:
+    """Run every gate, then `supabase db push`, then record the checksums of what it applied.
+
+    On protected targets the CLI's connection gets timeouts, and a lock timeout is retried with backoff.
+    A dry run validates the pending files instead of pushing them.
+    """
+    files = discover(project.migrations_dir)
+    limits = limits or Limits.of(env.settings)
+    with ExitStack() as whole:
+        with ExitStack() as gates:
+            run = _Push(project, env, cli, files, limits, not dry_run, include_all, include_seed, lint, whole, gates)
+            for gate in GATES:
+                gate(run)
+        plan = run.plan
+        if dry_run:
+            from supadeploy.dry_run import validate
+
+            checks = tuple(validate(project, env, cli, plan.pending, on_line=on_line)) if plan.pending else ()
+            return PushResult(plan, (), run.warnings, checks)
+        if not plan.pending and not include_seed:
+            return PushResult(plan, ())
+        applied_files = _cli_push(run, on_line)
+        conn = run.connection
+        now_applied = {m.version for m in applied_migrations(conn)}
+        ledger.record(conn, [f for f in plan.pending if f.version in now_applied], "push")
+    return PushResult(plan, applied_files, run.warnings)
+
+
+def _cli_push(run: _Push, on_line: LineSink) -> tuple[str, ...]:
+    """The CLI push, retried with backoff when a statement gave up waiting for a lock (SQLSTATE 55P03)."""
+    limits = run.limits
+    applied: list[str] = []
+    attempt = 0
+    while True:
+        try:
+            if run.started is not None and attempt == 0:
+                applied += run.started.finish(on_line)
+            else:
+                applied += run.cli.push(
+                    run.env.url,
+                    include_all=run.include_all,
+                    include_seed=run.include_seed,
+                    on_line=on_line,
+                    session_settings=limits.session_settings(protected=run.env.protected),
+                )
+            return tuple(applied)
+        except PushFailed as failure:
+            applied += failure.applied
+            if "55P03" not in failure.detail or attempt >= limits.retries:
+                raise
+            attempt += 1
+            wait = limits.backoff**attempt
+            on_line(f"lock timeout in {failure.file}: retry {attempt}/{limits.retries} in {wait:.0f}s")
+            time.sleep(wait)
+
+
+def pending_files(project: Project, env: Environment | None) -> list[MigrationFile]:
+    """Every migration file, or only those not yet applied on `env` (what db.lint --env lints)."""
+    files = discover(project.migrations_dir)
+    if env is None:
+        return files
+    with connect(env.url) as conn:
+        applied = applied_migrations(conn)
+    return list(plan_push(files, applied, env.name).pending)
