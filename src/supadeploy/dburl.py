@@ -56,7 +56,7 @@ class DbUrl:
                 f"{what} is not a connection string libpq accepts: {reason or 'unreadable'} "
                 "(expected postgresql://user:password@host:port/dbname or key=value pairs)"
             ) from None
-        hosts = _hosts(params.get("host", ""), params.get("port", ""), what)
+        hosts = _hosts(str(params.get("host", "")), str(params.get("port", "")), what)
         user = str(params.get("user") or "postgres")
         dbname = str(params.get("dbname") or "postgres")
         password = params.get("password")

@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from supadeploy.database import connect, run_sql_file, server_version
 from supadeploy.dburl import DbUrl
@@ -97,7 +98,7 @@ class LocalCluster:
     def _run(
         self, argv: Sequence[str], *, check: bool = True, timeout: float = 120
     ) -> subprocess.CompletedProcess[str]:
-        kwargs: dict[str, object] = {}
+        kwargs: dict[str, Any] = {}
         if os.geteuid() == 0:
             try:
                 account = pwd.getpwnam(SERVER_USER)
@@ -115,7 +116,7 @@ class LocalCluster:
             cwd=self.root,
             timeout=timeout,
             stdin=subprocess.DEVNULL,
-            **kwargs,  # type: ignore[arg-type]
+            **kwargs,
         )
         if check and done.returncode != 0:
             raise LocalBackendError(f"{Path(argv[0]).name} failed: {(done.stderr or done.stdout).strip()[-400:]}")

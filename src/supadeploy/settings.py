@@ -253,10 +253,6 @@ class _Recording(dict[str, str]):
         self.asked.add(str(key))
         return False
 
-    def __getitem__(self, key: str) -> str:
-        self.asked.add(key)
-        raise KeyError(key)
-
 
 def variables_read() -> set[str]:
     """Every variable name the parsers above look up, found by running them over recording mappings.

@@ -87,8 +87,8 @@ def status(project: Project, names: Sequence[str], environ: Mapping[str, str] | 
         histories = tuple(pool.map(_history, resolved, names))
     names_by_version = {f.version: f.name for f in files}
     for history in histories:
-        for version, name in history.applied.items():
-            names_by_version.setdefault(version, name or "")
+        for version, recorded in history.applied.items():
+            names_by_version.setdefault(version, recorded or "")
     local = {f.version for f in files}
     rows = []
     for version in sorted(names_by_version, key=version_key):

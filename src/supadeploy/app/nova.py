@@ -14,7 +14,8 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import LiteralString, Protocol
+from datetime import datetime
+from typing import Any, LiteralString, Protocol, TypedDict
 
 import psycopg
 from psycopg import sql
@@ -154,6 +155,39 @@ class TableReport:
         return {**asdict(self), "imported": self.imported, "balanced": self.balanced}
 
 
+class UnmatchedUser(TypedDict):
+    """A Nova email with no Supabase account: what creating one needs."""
+
+    email: str
+    name: str | None
+    created_at: datetime
+    nova_ids: list[str]
+
+
+class MergedUsers(TypedDict):
+    """Nova users whose emails differ only in case: one Supabase user."""
+
+    email: str
+    nova_ids: list[str]
+
+
+class UsersReport(TypedDict, total=False):
+    """How Nova's users met Supabase's."""
+
+    accounts_created: int
+    unmatched: list[str]
+    unmatched_count: int
+    same_email_different_case: list[MergedUsers]
+
+
+class Reissue(TypedDict):
+    """A team whose live Nova tokens arrive revoked and must be issued again."""
+
+    team_id: str
+    team: str
+    tokens: list[str]
+
+
 @dataclass
 class ImportReport:
     """What an import did (or, in a dry run, would do)."""
@@ -162,11 +196,11 @@ class ImportReport:
     source: str
     target: str
     tables: list[TableReport] = field(default_factory=list)
-    users: dict[str, object] = field(default_factory=dict)
+    users: UsersReport = field(default_factory=lambda: UsersReport())
     orphans: dict[str, list[str]] = field(default_factory=dict)
     owners_assigned: list[dict[str, str]] = field(default_factory=list)
     teams_without_members: list[dict[str, str]] = field(default_factory=list)
-    reissue_tokens: list[dict[str, object]] = field(default_factory=list)
+    reissue_tokens: list[Reissue] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -182,7 +216,14 @@ class ImportReport:
         return payload
 
 
-AuthAdmin = Callable[[list[dict[str, object]]], int]
+AuthAdmin = Callable[[list[UnmatchedUser]], int]
+
+
+def _scalar(cursor: psycopg.Cursor[Any]) -> Any:
+    """The first column of the one row a query returns."""
+    row = cursor.fetchone()
+    assert row is not None, "the query returns one row"
+    return row[0]
 
 
 # -- reading Nova ----------------------------------------------------------------------------------
@@ -214,13 +255,13 @@ def check_target(conn: psycopg.Connection) -> None:
     missing = [
         t
         for t in (*TARGET_TABLES, "auth.users")
-        if conn.execute("select to_regclass(%s)", (t if "." in t else f"public.{t}",)).fetchone()[0] is None
+        if _scalar(conn.execute("select to_regclass(%s)", (t if "." in t else f"public.{t}",))) is None
     ]
     if missing:
         raise NovaImportError(
             f"the target lacks {', '.join(missing)}: push the migrations first (invoke db.push --env ...)"
         )
-    if conn.execute("select to_regprocedure('extensions.uuid_generate_v5(uuid, text)')").fetchone()[0] is None:
+    if _scalar(conn.execute("select to_regprocedure('extensions.uuid_generate_v5(uuid, text)')")) is None:
         raise NovaImportError('the target lacks extensions.uuid_generate_v5: create extension "uuid-ossp" first')
 
 
@@ -236,7 +277,7 @@ def _stage(
         )
     )
     table = sql.Identifier(schema, model.name)
-    total = source.execute(sql.SQL("select count(*) from {}").format(table)).fetchone()[0]
+    total = _scalar(source.execute(sql.SQL("select count(*) from {}").format(table)))
     progress.start(f'copy "{model.name}"', total)
     read = sql.SQL("copy (select {} from {}) to stdout").format(columns, table)
     write = sql.SQL("copy {} ({}) from stdin").format(model.staging, columns)
@@ -270,9 +311,9 @@ def _map_users(conn: psycopg.Connection) -> None:
     conn.execute("analyze pg_temp.nova_user_map")
 
 
-def _unmatched(conn: psycopg.Connection) -> list[dict[str, object]]:
+def _unmatched(conn: psycopg.Connection) -> list[UnmatchedUser]:
     rows = conn.execute(app_sql("nova_unmatched_users.sql")).fetchall()
-    return [{"email": e, "name": n, "created_at": c, "nova_ids": ids} for e, n, c, ids in rows]
+    return [UnmatchedUser(email=e, name=n, created_at=c, nova_ids=ids) for e, n, c, ids in rows]
 
 
 def _create_users_directly(conn: psycopg.Connection) -> int:
@@ -282,16 +323,18 @@ def _create_users_directly(conn: psycopg.Connection) -> int:
 
 def _gotrue_manages_auth(conn: psycopg.Connection) -> bool:
     """True on a real Supabase project (or `supabase start`): GoTrue's own migrations table exists."""
-    return conn.execute("select to_regclass('auth.schema_migrations') is not null").fetchone()[0]
+    return bool(_scalar(conn.execute("select to_regclass('auth.schema_migrations') is not null")))
 
 
 def _batches(conn: psycopg.Connection, staging: sql.Identifier, rows: int, batch_rows: int) -> Iterator[sql.Composed]:
     """Ctid page ranges of a staging table, about batch_rows rows each (PostgreSQL's TID range scan)."""
-    pages = conn.execute(
-        sql.SQL("select greatest(pg_relation_size({}::regclass) / current_setting('block_size')::int, 1)").format(
-            sql.Literal(staging.as_string(conn))
+    pages = _scalar(
+        conn.execute(
+            sql.SQL("select greatest(pg_relation_size({}::regclass) / current_setting('block_size')::int, 1)").format(
+                sql.Literal(staging.as_string(conn))
+            )
         )
-    ).fetchone()[0]
+    )
     step = max(1, -(-pages * batch_rows // max(rows, 1)))
     for first in range(0, pages, step):
         yield sql.SQL("s.ctid >= {}::tid and s.ctid < {}::tid").format(
@@ -382,7 +425,7 @@ def _upsert(
     # Rows inserted by this run's earlier batches never match a later batch (Nova ids are unique), so
     # only rows present before the run can need an update or block an insert: when there are none,
     # the batches are plain INSERTs.
-    rerun = conn.execute(upsert.any_present(parts)).fetchone()[0]
+    rerun = _scalar(conn.execute(upsert.any_present(parts)))
     for number, where in enumerate(batches, start=1):
         update, insert = upsert.statements(where, parts, rerun=rerun)
         with conn.transaction():
@@ -488,7 +531,7 @@ def _orphans(conn: psycopg.Connection, skips_query: LiteralString) -> list[str]:
 def _count(conn: psycopg.Connection, table: str) -> int:
     schema, _, name = table.rpartition(".")
     return int(
-        conn.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(schema or "public", name))).fetchone()[0]
+        _scalar(conn.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(schema or "public", name))))
     )
 
 
@@ -497,7 +540,7 @@ def _users(
 ) -> None:
     table = TableReport("auth.users", "User", source_rows=rows)
     _map_users(conn)
-    matched_before = conn.execute("select count(*) from pg_temp.nova_user_map where auth_id is not null").fetchone()[0]
+    matched_before = _scalar(conn.execute("select count(*) from pg_temp.nova_user_map where auth_id is not null"))
     created = 0
     if create_users and _unmatched(conn):
         if report.dry_run or not _gotrue_manages_auth(conn):
@@ -510,28 +553,28 @@ def _users(
         else:
             created = auth_admin(_unmatched(conn))
         _map_users(conn)
-    matched_after = conn.execute("select count(*) from pg_temp.nova_user_map where auth_id is not null").fetchone()[0]
+    matched_after = _scalar(conn.execute("select count(*) from pg_temp.nova_user_map where auth_id is not null"))
     table.unchanged = int(matched_before)
     table.inserted = int(matched_after - matched_before)
-    no_email = conn.execute("select count(*) from pg_temp.nova_user_map where coalesce(email_key, '') = ''").fetchone()
+    no_email = int(_scalar(conn.execute("select count(*) from pg_temp.nova_user_map where coalesce(email_key, '') = ''")))
     unmatched = _unmatched(conn)
     table.skipped = {
         k: v
         for k, v in {
-            "user has no email": int(no_email[0]),
-            "no Supabase account (--create-users creates it)": int(rows - matched_after - no_email[0]),
+            "user has no email": no_email,
+            "no Supabase account (--create-users creates it)": int(rows - matched_after - no_email),
         }.items()
         if v
     }
     table.target_rows = _count(conn, "auth.users")
     merged = conn.execute(app_sql("nova_merged_users.sql")).fetchall()
     report.tables.append(table)
-    report.users = {
-        "accounts_created": created,
-        "unmatched": [u["email"] for u in unmatched][:LISTED],
-        "unmatched_count": len(unmatched),
-        "same_email_different_case": [{"email": e, "nova_ids": ids} for e, ids in merged][:LISTED],
-    }
+    report.users = UsersReport(
+        accounts_created=created,
+        unmatched=[u["email"] for u in unmatched][:LISTED],
+        unmatched_count=len(unmatched),
+        same_email_different_case=[MergedUsers(email=e, nova_ids=ids) for e, ids in merged][:LISTED],
+    )
 
 
 def _members(conn: psycopg.Connection, report: ImportReport, rows: int, batch_rows: int, progress: Progress) -> None:
@@ -678,7 +721,7 @@ def run_import(
                 last_used=_utc("lastUsedAt"),
             )
             report.reissue_tokens = [
-                {"team_id": str(nova_uuid("Team", nova_id)), "team": name, "tokens": names}
+                Reissue(team_id=str(nova_uuid("Team", nova_id)), team=name, tokens=names)
                 for nova_id, name, names in conn.execute(app_sql("nova_reissue.sql"))
             ]
             if not dry_run:
@@ -711,16 +754,19 @@ def _source_errors(source: psycopg.Connection, source_url: DbUrl) -> Iterator[No
 # -- Supabase Auth, for --create-users on a real project --------------------------------------------
 
 
-def gotrue_admin(api_url: str, service_role_key: str) -> AuthAdmin:
-    """Create users through Supabase Auth's admin API (supabase-py), with the ids a direct insert would use."""
+def gotrue_admin(api_url: str, secret_key: str) -> AuthAdmin:
+    """Create users through Supabase Auth's admin API (supabase-py), with the ids a direct insert would use.
 
-    def create(users: list[dict[str, object]]) -> int:
+    secret_key is the project's secret key (`sb_secret_...`) or its legacy service_role JWT.
+    """
+
+    def create(users: list[UnmatchedUser]) -> int:
         try:
             from supabase import create_client  # imported here: only this path needs it
         except ImportError:
             raise NovaImportError("supabase-py is missing: run scripts/bootstrap (or pip install supabase)") from None
 
-        client = create_client(api_url, service_role_key)
+        client = create_client(api_url, secret_key)
         created = 0
         for user in users:
             email = str(user["email"])

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from invoke import task
+from invoke.tasks import task
 from invoke.context import Context
 
 from supadeploy.errors import ChecksFailed

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from invoke import task
+from invoke.tasks import task
 from invoke.context import Context
 
 from supadeploy.app import DEFAULT_BATCH_ROWS
@@ -73,8 +73,8 @@ def _print(report: ImportReport) -> None:
         out.print(f'orphans in "{model}": {", ".join(ids)}')
     for owner in report.owners_assigned:
         out.print(f"team {owner['team']!r} had no owner in Nova: {owner['owner']} is now its owner")
-    for team in report.teams_without_members:
-        out.print(f"team {team['team']!r} ({team['team_id']}) has no members: assign an owner")
+    for lonely in report.teams_without_members:
+        out.print(f"team {lonely['team']!r} ({lonely['team_id']}) has no members: assign an owner")
     for team in report.reissue_tokens:
         out.print(
             f"team {team['team']!r} ({team['team_id']}) must re-issue: {', '.join(team['tokens'])} "
