@@ -24,8 +24,7 @@ def blocked_cli_backends(url: DbUrl) -> int:
     """Sessions of the CLI waiting for a lock on its history table."""
     with psycopg.connect(url.raw) as conn:
         row = conn.execute(
-            "select count(*) from pg_stat_activity where datname = %s and wait_event_type = 'Lock'"
-            " and query ilike %s",
+            "select count(*) from pg_stat_activity where datname = %s and wait_event_type = 'Lock' and query ilike %s",
             (url.dbname, "%supabase_migrations.schema_migrations%"),
         ).fetchone()
     return int(row[0]) if row else 0

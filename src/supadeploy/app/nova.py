@@ -556,7 +556,9 @@ def _users(
     matched_after = _scalar(conn.execute("select count(*) from pg_temp.nova_user_map where auth_id is not null"))
     table.unchanged = int(matched_before)
     table.inserted = int(matched_after - matched_before)
-    no_email = int(_scalar(conn.execute("select count(*) from pg_temp.nova_user_map where coalesce(email_key, '') = ''")))
+    no_email = int(
+        _scalar(conn.execute("select count(*) from pg_temp.nova_user_map where coalesce(email_key, '') = ''"))
+    )
     unmatched = _unmatched(conn)
     table.skipped = {
         k: v

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from invoke.tasks import task
 from invoke.context import Context
+from invoke.tasks import task
 
 from supadeploy.errors import ChecksFailed
 from supadeploy.tasks.boundary import (

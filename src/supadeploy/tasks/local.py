@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from invoke.tasks import task
 from invoke.context import Context
+from invoke.tasks import task
 
 from supadeploy.errors import ToolFailed, ToolNotFound
 from supadeploy.tasks.boundary import cli, echo_cli, environment, interactive, out, print_json, project, reports_errors

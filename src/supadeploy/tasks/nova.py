@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from invoke.tasks import task
 from invoke.context import Context
+from invoke.tasks import task
 
 from supadeploy.app import DEFAULT_BATCH_ROWS
 from supadeploy.errors import ConfigError, NovaImportError

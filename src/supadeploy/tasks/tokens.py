@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from invoke.tasks import task
 from invoke.context import Context
+from invoke.tasks import task
 
 from supadeploy.app import tokens
 from supadeploy.tasks.boundary import environment, err, interactive, out, print_json, project, reports_errors
