@@ -119,3 +119,27 @@ def test_a_named_process_variable_beats_the_generic_one(project_dir: ProjectDir)
     production = environments.resolve(proj, "production", environ=environ)
     assert (production.url.host, production.source) == ("prod", "SUPABASE_DB_URL_PRODUCTION")
     assert environments.resolve(proj, "local", environ=environ).url.host == "generic"
+
+
+def test_restore_into_local_needs_nothing_anywhere_else_yes_and_protected_the_typed_name() -> None:
+    local = environments.Environment.for_url("local", DbUrl.parse("postgresql://u:p@127.0.0.1/db"))
+    environments.confirm_restore(local, yes=False, interactive=False, ask=lambda _: pytest.fail("asked"))
+    staging = environments.Environment.for_url("staging", DbUrl.parse("postgresql://u:p@h/db"))
+    with pytest.raises(ConfirmationRequired, match="restoring into staging replaces its data: pass --yes"):
+        environments.confirm_restore(staging, yes=False, interactive=True, ask=lambda _: "staging")
+    environments.confirm_restore(staging, yes=True, interactive=True, ask=lambda _: pytest.fail("asked"))
+    production = protected_env()
+    environments.confirm_restore(production, yes=True, interactive=False, ask=lambda _: pytest.fail("asked"))
+    with pytest.raises(ConfirmationRequired, match="not confirmed"):
+        environments.confirm_restore(production, yes=True, interactive=True, ask=lambda _: "yes")
+    environments.confirm_restore(production, yes=True, interactive=True, ask=lambda _: "production")
+
+
+def test_wiping_local_data_asks_as_if_local_were_protected() -> None:
+    local = environments.Environment.for_url("local", DbUrl.parse("postgresql://u:p@127.0.0.1/db"))
+    with pytest.raises(ConfirmationRequired, match="--yes"):
+        environments.confirm_wipe(local, action="delete all local data", yes=False, interactive=False)
+    with pytest.raises(ConfirmationRequired, match="not confirmed"):
+        environments.confirm_wipe(local, action="delete all local data", yes=False, interactive=True, ask=lambda _: "y")
+    environments.confirm_wipe(local, action="delete all local data", yes=False, interactive=True, ask=lambda _: "local")
+    environments.confirm_wipe(local, action="delete all local data", yes=True, interactive=False)

@@ -266,31 +266,45 @@ def push(
 
 
 def _cli_push(run: _Push, on_line: LineSink) -> tuple[str, ...]:
-    """The CLI push, retried with backoff when a statement gave up waiting for a lock (SQLSTATE 55P03)."""
-    limits = run.limits
+    """The CLI push: the one started during the gates first, then fresh runs if a lock timeout is retried."""
+
+    def attempt(number: int) -> tuple[str, ...]:
+        if run.started is not None and number == 0:
+            return run.started.finish(on_line)
+        return run.cli.push(
+            run.env.url,
+            include_all=run.include_all,
+            include_seed=run.include_seed,
+            on_line=on_line,
+            session_settings=run.limits.session_settings(protected=run.env.protected),
+        )
+
+    return retry_lock_timeouts(attempt, run.limits, on_line)
+
+
+def retry_lock_timeouts(
+    attempt: Callable[[int], tuple[str, ...]],
+    limits: Limits,
+    on_line: LineSink = discard,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[str, ...]:
+    """Run attempt(0), attempt(1), ... while an attempt fails on a lock timeout (SQLSTATE 55P03).
+
+    At most limits.retries retries, waiting backoff**n seconds before retry n; returns every file applied.
+    """
     applied: list[str] = []
-    attempt = 0
+    number = 0
     while True:
         try:
-            if run.started is not None and attempt == 0:
-                applied += run.started.finish(on_line)
-            else:
-                applied += run.cli.push(
-                    run.env.url,
-                    include_all=run.include_all,
-                    include_seed=run.include_seed,
-                    on_line=on_line,
-                    session_settings=limits.session_settings(protected=run.env.protected),
-                )
-            return tuple(applied)
+            return (*applied, *attempt(number))
         except PushFailed as failure:
             applied += failure.applied
-            if "55P03" not in failure.detail or attempt >= limits.retries:
+            if "55P03" not in failure.detail or number >= limits.retries:
                 raise
-            attempt += 1
-            wait = limits.backoff**attempt
-            on_line(f"lock timeout in {failure.file}: retry {attempt}/{limits.retries} in {wait:.0f}s")
-            time.sleep(wait)
+            number += 1
+            wait = limits.backoff**number
+            on_line(f"lock timeout in {failure.file}: retry {number}/{limits.retries} in {wait:.0f}s")
+            sleep(wait)
 
 
 def pending_files(project: Project, env: Environment | None) -> list[MigrationFile]:

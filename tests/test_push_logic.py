@@ -1,0 +1,198 @@
+"""The push's pure logic, without a database or a CLI: planning, the CLI's failure output, the retry loop,
+the ledger's comparison of recorded statements with files, and the limits from settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from supadeploy.database import AppliedMigration
+from supadeploy.errors import PushFailed
+from supadeploy.ledger import statements_match, verify
+from supadeploy.migrations import MigrationFile
+from supadeploy.push import Limits, plan_push, retry_lock_timeouts
+from supadeploy.settings import load
+from supadeploy.supabase_cli import push_failure
+
+RECORDED = Path(__file__).parent / "cli_output"  # what supabase 3.1.0 printed, recorded once
+
+
+def files(*versions: str, folder: Path = Path("/nowhere")) -> list[MigrationFile]:
+    return [MigrationFile(v, f"m{v}", folder / f"{v}_m{v}.sql") for v in versions]
+
+
+def applied(*versions: str) -> list[AppliedMigration]:
+    return [AppliedMigration(v, f"m{v}") for v in versions]
+
+
+# --- plan_push ------------------------------------------------------------------------------------
+
+
+def test_plan_of_a_fresh_database_is_every_file_in_order() -> None:
+    plan = plan_push(files("1", "2", "10"), [], "local")
+    assert [f.version for f in plan.pending] == ["1", "2", "10"]
+    assert plan.out_of_order == () and plan.remote_only == ()
+
+
+def test_plan_orders_versions_as_numbers() -> None:
+    plan = plan_push(files("9", "10", "100"), applied("9", "10"), "local")
+    assert [f.version for f in plan.pending] == ["100"] and plan.out_of_order == ()
+
+
+def test_plan_finds_files_older_than_the_newest_applied() -> None:
+    plan = plan_push(files("1", "2", "3"), applied("1", "3"), "staging")
+    assert [f.version for f in plan.pending] == ["2"]
+    assert [f.version for f in plan.out_of_order] == ["2"]
+    assert plan.env == "staging"
+
+
+def test_plan_finds_versions_applied_without_a_local_file() -> None:
+    plan = plan_push(files("1", "4"), applied("1", "20", "3"), "local")
+    assert plan.remote_only == ("3", "20")
+    assert [f.version for f in plan.pending] == ["4"] and [f.version for f in plan.out_of_order] == ["4"]
+
+
+def test_plan_of_an_up_to_date_database_is_empty() -> None:
+    plan = plan_push(files("1", "2"), applied("1", "2"), "local")
+    assert (plan.pending, plan.out_of_order, plan.remote_only) == ((), (), ())
+
+
+# --- the CLI's failure output ---------------------------------------------------------------------
+
+
+def recorded(name: str) -> list[str]:
+    return (RECORDED / name).read_text().splitlines()
+
+
+def test_a_failed_statement_names_file_statement_reason_and_what_was_applied() -> None:
+    lines = recorded("push_failed_statement.txt")
+    failure = push_failure(lines, ["20240101000000_good.sql", "20240102000000_bad.sql"])
+    assert failure.file == "20240102000000_bad.sql"
+    assert failure.detail == 'relation "missing_table" does not exist (SQLSTATE 42P01)'
+    assert failure.statement == "#1 insert into missing_table values (1) ^"
+    assert failure.applied == ("20240101000000_good.sql",)
+    assert str(failure) == (
+        'migration 20240102000000_bad.sql failed: relation "missing_table" does not exist (SQLSTATE 42P01) '
+        "-- in statement: #1 insert into missing_table values (1) ^ "
+        "(applied before the failure: 20240101000000_good.sql)"
+    )
+
+
+def test_a_lock_timeout_keeps_its_sqlstate_for_the_retry_loop() -> None:
+    failure = push_failure(recorded("push_lock_timeout.txt"), ["20240104000000_alter_good.sql"])
+    assert "55P03" in failure.detail and failure.statement == "#0 alter table good add column note text"
+    assert str(failure).endswith("(nothing was applied)")
+
+
+def test_a_failure_before_any_file_names_the_cli_s_last_word() -> None:
+    failure = push_failure(recorded("push_unreachable.txt"), [])
+    assert failure.file is None and failure.statement is None
+    assert failure.detail == "Make sure your local IP is allowed in Network Restrictions and Network Bans."
+    assert str(failure).startswith("db push failed: ")
+
+
+def test_success_output_lists_the_files_applied() -> None:
+    from supadeploy.supabase_cli import _APPLYING
+
+    lines = recorded("push_success.txt")
+    assert [m["file"] for m in map(_APPLYING.match, lines) if m] == ["20240104000000_alter_good.sql"]
+
+
+# --- the retry loop -------------------------------------------------------------------------------
+
+
+def lock_timeout(file: str, applied: tuple[str, ...] = ()) -> PushFailed:
+    return PushFailed(
+        file=file, statement=None, detail="canceling statement due to lock timeout (SQLSTATE 55P03)", applied=applied
+    )
+
+
+def test_lock_timeouts_are_retried_with_backoff_and_the_applied_files_add_up() -> None:
+    outcomes: list[PushFailed | tuple[str, ...]] = [
+        lock_timeout("2_b.sql", applied=("1_a.sql",)),
+        lock_timeout("2_b.sql"),
+        ("2_b.sql", "3_c.sql"),
+    ]
+    waits: list[float] = []
+    lines: list[str] = []
+
+    def attempt(number: int) -> tuple[str, ...]:
+        outcome = outcomes[number]
+        if isinstance(outcome, PushFailed):
+            raise outcome
+        return outcome
+
+    done = retry_lock_timeouts(attempt, Limits(retries=3, backoff=2.0), lines.append, waits.append)
+    assert done == ("1_a.sql", "2_b.sql", "3_c.sql")
+    assert waits == [2.0, 4.0]
+    assert lines == ["lock timeout in 2_b.sql: retry 1/3 in 2s", "lock timeout in 2_b.sql: retry 2/3 in 4s"]
+
+
+def test_retries_are_bounded() -> None:
+    calls: list[int] = []
+
+    def attempt(number: int) -> tuple[str, ...]:
+        calls.append(number)
+        raise lock_timeout("2_b.sql")
+
+    with pytest.raises(PushFailed, match="55P03"):
+        retry_lock_timeouts(attempt, Limits(retries=2), sleep=lambda _: None)
+    assert calls == [0, 1, 2]
+
+
+def test_other_failures_are_not_retried() -> None:
+    calls: list[int] = []
+
+    def attempt(number: int) -> tuple[str, ...]:
+        calls.append(number)
+        raise PushFailed(file="2_b.sql", statement=None, detail="syntax error (SQLSTATE 42601)")
+
+    with pytest.raises(PushFailed, match="42601"):
+        retry_lock_timeouts(attempt, Limits(retries=5), sleep=lambda _: None)
+    assert calls == [0]
+
+
+# --- limits and the ledger's comparisons -----------------------------------------------------------
+
+
+def test_limits_come_from_settings_and_timeouts_only_on_protected_targets(tmp_path: Path) -> None:
+    limits = Limits.of(load(tmp_path, "local", {"SUPADEPLOY_LOCK_TIMEOUT": "300ms", "SUPADEPLOY_LOCK_RETRIES": "1"}))
+    assert (limits.lock_timeout, limits.retries, limits.lock_wait) == ("300ms", 1, 600.0)
+    assert limits.session_settings(protected=False) is None
+    assert limits.session_settings(protected=True) == {"lock_timeout": "300ms", "statement_timeout": "15min"}
+
+
+@pytest.mark.parametrize(
+    ("statements", "text", "same"),
+    [
+        (["create table a (id int)"], "-- a comment\ncreate table a (id int);\n", True),
+        (
+            ["create table a (id int)", "alter table a enable row level security"],
+            "create table a (id int);\n/* x */\nalter table a\n  enable row level security;",
+            True,
+        ),
+        (["create table a (id int)"], "create table a (id bigint);", False),
+        ([], "", False),  # nothing recorded proves nothing
+    ],
+)
+def test_statements_match_ignores_comments_spacing_and_semicolons(statements: list[str], text: str, same: bool) -> None:
+    assert statements_match(statements, text) is same
+
+
+def test_verify_backfills_what_matches_and_names_what_changed(tmp_path: Path) -> None:
+    kept, edited, recorded_ok, recorded_changed, pending = files("1", "2", "3", "4", "5", folder=tmp_path)
+    kept.path.write_text("create table a (id int);")
+    edited.path.write_text("create table b (id bigint);")
+    recorded_ok.path.write_text("create table c (id int);")
+    recorded_changed.path.write_text("create table d (id int); -- now with a comment")
+    history = [
+        AppliedMigration("1", "m1", ("create table a (id int)",)),
+        AppliedMigration("2", "m2", ("create table b (id int)",)),
+        AppliedMigration("3", "m3"),
+        AppliedMigration("4", "m4"),
+    ]
+    checksums = {"3": recorded_ok.sha256(), "4": "0" * 64}
+    result = verify(None, [kept, edited, recorded_ok, recorded_changed, pending], history, checksums)
+    assert [f.version for f in result.backfilled] == ["1"]
+    assert [f.version for f in result.changed] == ["2", "4"]
