@@ -201,3 +201,34 @@ def test_drift_is_none_after_a_push_and_listed_after_a_manual_change(
         ("grant", "public.b to anon"),
     } <= found
     assert "has drifted from its migrations" in drifted.stderr
+
+
+def test_promote_carries_out_the_plan_it_was_given_and_refuses_a_stale_one(
+    project_dir: ProjectDir, stage_and_prod: tuple[DbUrl, DbUrl], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from supadeploy import environments, promotion
+    from supadeploy.errors import PromotionRefused
+    from supadeploy.project import Project
+    from supadeploy.settings import ProcessSettings
+    from supadeploy.supabase_cli import find_cli
+
+    _, prod = stage_and_prod
+    add_two(project_dir)
+    assert run_invoke(project_dir, "db.push", "--env", "staging").returncode == 0
+    proj = Project(project_dir.root)
+    source, target = (environments.resolve(proj, name, environ={}) for name in ("staging", "production"))
+    cli = find_cli(proj)
+    planned = promotion.plan(proj, source, target, cli)
+    assert planned.to_apply == ("20240101000000", "20240102000000")
+
+    def plan_again(*_args: object, **_kwargs: object) -> None:
+        pytest.fail("promote planned again instead of carrying out the plan it was given")
+
+    monkeypatch.setattr(promotion, "plan", plan_again)
+    process = ProcessSettings(actor="tester", sha="f00d")
+    report = promotion.promote(proj, planned, source, target, cli, process=process, backup_folder=str(tmp_path))
+    assert report.ok and report.applied == ("20240101000000_a.sql", "20240102000000_b.sql")
+    assert history(prod) == ["20240101000000", "20240102000000"]
+    with pytest.raises(PromotionRefused, match="production's history changed since the plan was made"):
+        promotion.promote(proj, planned, source, target, cli, process=process, backup_folder=str(tmp_path / "again"))
+    assert not (tmp_path / "again").exists()

@@ -79,7 +79,7 @@ def find_bindir(
         too_old.append(f"{folder} ({done.stdout.strip()})")
     hint = f"; too old: {', '.join(too_old)}" if too_old else ""
     raise ToolNotFound(
-        f"PostgreSQL >= {MIN_SERVER_MAJOR} server binaries ({', '.join(SERVER_BINARIES)})",
+        f"a PostgreSQL >= {MIN_SERVER_MAJOR} server ({', '.join(SERVER_BINARIES)})",
         looked=f"SUPADEPLOY_PG_BINDIR, PATH, pg_config, {debian_glob}{hint}",
         remedy="install postgresql-15 (apt-get install postgresql-15) or set SUPADEPLOY_PG_BINDIR",
     )
