@@ -302,3 +302,31 @@ def test_create_users_on_a_supabase_project_goes_through_the_auth_admin_api(nova
     assert (
         by_table(report)["team_members"].skipped.get("user has no Supabase account (--create-users creates it)") is None
     )
+
+
+def test_the_task_reads_the_project_secrets_from_the_process_and_nova_from_the_env_file(
+    project_dir: ProjectDir, nova_source: DbUrl, target: DbUrl
+) -> None:
+    # CI exports SUPABASE_URL and the secret key; they used to be read from .env files only, and ignored.
+    with psycopg.connect(target.raw, autocommit=True) as conn:
+        conn.execute("create table auth.schema_migrations (version text primary key)")  # GoTrue manages auth
+    project_dir.set_env("local", SUPABASE_DB_URL=target.raw, NOVA_DATABASE_URL=nova_source.raw)
+    handler = type("GoTrue", (_GoTrue,), {"target": target, "seen": []})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        ran = run_invoke(
+            project_dir,
+            "nova.import",
+            "--create-users",
+            "--json",
+            SUPABASE_URL=f"http://127.0.0.1:{server.server_port}",
+            SUPABASE_SECRET_KEY="sb_secret_for-tests",
+        )
+    finally:
+        server.shutdown()
+    assert ran.returncode == 0, ran.output
+    (call,) = handler.seen
+    assert call["auth"] == "Bearer sb_secret_for-tests" and call["body"]["email"] == "cho@nova.dev"
+    assert json.loads(ran.stdout)["users"]["accounts_created"] == 1
+    assert "sb_secret_for-tests" not in ran.output and nova_source.password not in ran.output
