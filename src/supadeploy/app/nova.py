@@ -548,7 +548,7 @@ def _users(
         elif auth_admin is None:
             raise NovaImportError(
                 "--create-users on a Supabase project goes through the Auth admin API: set SUPABASE_URL and "
-                f"SUPABASE_SERVICE_ROLE_KEY for environment {report.target!r}"
+                f"SUPABASE_SERVICE_ROLE_KEY or the newer SUPABASE_SECRET_KEY for environment {report.target!r}"
             )
         else:
             created = auth_admin(_unmatched(conn))
