@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +33,8 @@ class MigrationFile:
 
     def sha256(self) -> str:
         """Hex SHA-256 of the file's bytes."""
+        import hashlib  # OpenSSL's load is not free: a push pays it once the CLI has started
+
         return hashlib.sha256(self.path.read_bytes()).hexdigest()
 
 

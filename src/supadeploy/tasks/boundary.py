@@ -58,7 +58,11 @@ def reports_errors(body: F) -> F:
 
 
 class _Console:
-    """A rich Console made on first use, so that importing the tasks does not import rich."""
+    """A rich Console made on first use, so that importing the tasks does not import rich.
+
+    A plain line (no markup, no options) is written directly: `db.push` prints one before the CLI starts,
+    and rich's import would otherwise sit on that path. Emoji codes are off, so plain text is never rewritten.
+    """
 
     def __init__(self, *, stderr: bool) -> None:
         self._stderr = stderr
@@ -70,11 +74,17 @@ class _Console:
         if self._console is None:
             from rich.console import Console
 
-            self._console = Console(stderr=self._stderr, highlight=False, soft_wrap=True)
+            self._console = Console(stderr=self._stderr, highlight=False, soft_wrap=True, emoji=False)
         return self._console
 
     def print(self, *objects: Any, **options: Any) -> None:
-        """Console.print."""
+        """Console.print (or a plain write, for one line that has nothing for rich to render)."""
+        if self._console is None and not options and len(objects) == 1 and isinstance(objects[0], str):
+            if "[" not in objects[0]:
+                stream = sys.stderr if self._stderr else sys.stdout
+                stream.write(objects[0] + "\n")
+                stream.flush()
+                return
         self.console.print(*objects, **options)
 
 
