@@ -6,7 +6,8 @@ Each gate reads and fills in one `_Push`; any gate raising stops the push with n
 Supabase CLI needs about 0.4 s to start before its first query, which reads its history table: once
 the lock is taken, that table is held (locked in the gates' transaction) and the CLI is started, so
 its start overlaps the remaining gates. If a gate fails the CLI is killed before the table is let go;
-when they all pass the transaction commits and the CLI, which has read nothing yet, goes on.
+when they all pass the transaction commits and the CLI, which has read nothing yet, goes on. (Not on
+protected targets, whose CLI session has a lock_timeout, nor before the CLI has made its table.)
 """
 
 from __future__ import annotations
@@ -206,15 +207,16 @@ GATES: tuple[Gate, ...] = (pooler, lock, checksums, history, order, lint)
 
 
 def _start_cli_early(push: _Push) -> None:
-    """Start the CLI while the gates after the lock run, held back by the history table the gates hold."""
-    if not push.write or not (push.plan.pending or push.include_seed) or not hold_history(push.connection):
+    """Start the CLI while the gates after the lock run, held back by the history table the gates hold.
+
+    Not on protected targets: there the CLI's session has a lock_timeout, and its wait for the gates
+    would count against it.
+    """
+    if not push.write or push.env.protected or not (push.plan.pending or push.include_seed):
         return
-    started = push.cli.start_push(
-        push.env.url,
-        include_all=push.include_all,
-        include_seed=push.include_seed,
-        session_settings=push.limits.session_settings(protected=push.env.protected),
-    )
+    if not hold_history(push.connection):
+        return
+    started = push.cli.start_push(push.env.url, include_all=push.include_all, include_seed=push.include_seed)
     push.started = started
 
     def cancel_on_failure(
