@@ -26,7 +26,7 @@ def test_import_contracts_hold() -> None:
 
 def test_mypy_strict_on_src() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "mypy", "--cache-dir", "/tmp/supadeploy-mypy-cache"],
+        [sys.executable, "-m", "mypy"],
         cwd=REPO,
         capture_output=True,
         text=True,
