@@ -142,82 +142,82 @@ def refuse_transaction_pooler(url: DbUrl) -> None:
         )
 
 
-def pooler(push: _Push) -> None:
+def pooler(run: _Push) -> None:
     """Gate 1: a real session, not the transaction-mode pooler."""
-    refuse_transaction_pooler(push.env.url)
+    refuse_transaction_pooler(run.env.url)
 
 
-def lock(push: _Push) -> None:
+def lock(run: _Push) -> None:
     """Gate 2: hold the target's push lock (a dry run only connects), then read the history under it."""
-    if push.write:
-        conn = push.whole.enter_context(push_lock(push.env.url, wait_seconds=push.limits.lock_wait))
-        push.gates.enter_context(conn.transaction())
+    if run.write:
+        conn = run.whole.enter_context(push_lock(run.env.url, wait_seconds=run.limits.lock_wait))
+        run.gates.enter_context(conn.transaction())
     else:
-        conn = push.gates.enter_context(connect(push.env.url))
-    push.conn = conn
-    push.applied = applied_migrations(conn)
-    _start_cli_early(push)
+        conn = run.gates.enter_context(connect(run.env.url))
+    run.conn = conn
+    run.applied = applied_migrations(conn)
+    _start_cli_early(run)
 
 
-def checksums(push: _Push) -> None:
+def checksums(run: _Push) -> None:
     """Gate 3: every applied file unchanged since it was applied (backfilling the ledger from the CLI's record)."""
-    conn = push.connection
-    if push.write:
+    conn = run.connection
+    if run.write:
         ledger.ensure(conn)
-    verification = ledger.verify(conn if push.write else None, push.files, push.applied, ledger.checksums(conn))
-    ledger.refuse_changed(push.env.name, verification)
+    verification = ledger.verify(conn if run.write else None, run.files, run.applied, ledger.checksums(conn))
+    ledger.refuse_changed(run.env.name, verification)
 
 
-def history(push: _Push) -> None:
+def history(run: _Push) -> None:
     """Gate 4: no version applied on the target without a local file."""
-    remote_only = push.plan.remote_only
+    remote_only = run.plan.remote_only
     if remote_only:
         raise HistoryConflict(
-            f"{push.env.name} has applied versions with no local file: {', '.join(remote_only)}; "
+            f"{run.env.name} has applied versions with no local file: {', '.join(remote_only)}; "
             "pull the missing files or mark them reverted with `invoke db.repair`"
         )
 
 
-def order(push: _Push) -> None:
+def order(run: _Push) -> None:
     """Gate 5: no pending file older than the newest applied one, unless --include-all."""
-    late = push.plan.out_of_order
-    if late and not push.include_all:
+    late = run.plan.out_of_order
+    if late and not run.include_all:
         names = ", ".join(f.filename for f in late)
         raise HistoryConflict(
             f"{names} {'is' if len(late) == 1 else 'are'} older than the newest migration "
-            f"applied on {push.env.name}; rename to a newer version, or pass --include-all to apply out of order"
+            f"applied on {run.env.name}; rename to a newer version, or pass --include-all to apply out of order"
         )
 
 
-def lint(push: _Push) -> None:
+def lint(run: _Push) -> None:
     """Gate 6: no error-level lint finding in the pending files (warnings are kept for the report)."""
-    pending = push.plan.pending
-    if not push.lint or not pending:
+    pending = run.plan.pending
+    if not run.lint or not pending:
         return
     from supadeploy import lint as migration_lint  # pglast: only pushes that lint pay for it
 
-    findings = migration_lint.lint(push.project, [f.path for f in pending])
+    findings = migration_lint.lint(run.project, [f.path for f in pending])
     if migration_lint.errors(findings):
         raise LintFailed(findings)
-    push.warnings = tuple(findings)
+    run.warnings = tuple(findings)
 
 
 # The gates, in the order they run.
 GATES: tuple[Gate, ...] = (pooler, lock, checksums, history, order, lint)
 
 
-def _start_cli_early(push: _Push) -> None:
+def _start_cli_early(run: _Push) -> None:
     """Start the CLI while the gates after the lock run, held back by the history table the gates hold.
 
     Not on protected targets: there the CLI's session has a lock_timeout, and its wait for the gates
     would count against it.
     """
-    if not push.write or push.env.protected or not (push.plan.pending or push.include_seed):
+    if not run.write or run.env.protected or not (run.plan.pending or run.include_seed):
         return
-    if not hold_history(push.connection):
+    if not hold_history(run.connection):
         return
-    started = push.cli.start_push(push.env.url, include_all=push.include_all, include_seed=push.include_seed)
-    push.started = started
+    started = run.cli.start_push(run.env.url, include_all=run.include_all, include_seed=run.include_seed)
+    run.started = started
 
     def cancel_on_failure(
         kind: type[BaseException] | None, _exc: BaseException | None, _tb: TracebackType | None
@@ -225,7 +225,7 @@ def _start_cli_early(push: _Push) -> None:
         if kind is not None:
             started.kill()  # before the transaction, and its hold on the history table, ends
 
-    push.gates.push(cancel_on_failure)
+    run.gates.push(cancel_on_failure)
 
 
 def push(
