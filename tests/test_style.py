@@ -38,3 +38,14 @@ def test_listing_tasks_touches_no_database(tmp_path) -> None:  # noqa: ANN001
     )
     assert done.returncode == 0, done.stderr
     assert "db.push" in done.stdout
+
+
+def test_listing_tasks_imports_nothing_heavy() -> None:
+    # `invoke --list` loads every task module: they import the library inside each task, not at the top.
+    probe = (
+        "import sys; from invoke.loader import FilesystemLoader; FilesystemLoader(start=sys.argv[1]).load('tasks');"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'psycopg', 'rich', 'pglast', 'dotenv', 'supabase'}))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe, str(REPO)], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
