@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import LiteralString
 
 _SQL = Path(__file__).resolve().parent / "sql"
-DEFAULT_BATCH_ROWS = 50_000  # nova.import: rows per upsert transaction (here so --help needs no driver)
+# Here rather than in nova.py and tokens.py, so that the tasks' --help text costs no import.
+DEFAULT_BATCH_ROWS = 50_000  # nova.import: rows per upsert transaction
+TOKEN_SCOPES = ("projects:read", "projects:write", "deployments:read", "deployments:write")
 
 
 @cache

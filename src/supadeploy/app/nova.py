@@ -20,7 +20,7 @@ from typing import Any, LiteralString, Protocol, TypedDict
 import psycopg
 from psycopg import sql
 
-from supadeploy.app import DEFAULT_BATCH_ROWS, app_sql
+from supadeploy.app import DEFAULT_BATCH_ROWS, TOKEN_SCOPES, app_sql
 from supadeploy.database import connect, push_lock
 from supadeploy.dburl import DbUrl
 from supadeploy.errors import NovaImportError
@@ -28,7 +28,6 @@ from supadeploy.errors import NovaImportError
 # Fixed forever: changing it would make every rerun insert duplicates.
 NAMESPACE = uuid.UUID("97ae8ba2-5f4a-5ad7-9931-eaaa3c5be821")
 LISTED = 200  # at most this many ids/emails per list in the report
-TOKEN_SCOPES = ("projects:read", "projects:write", "deployments:read", "deployments:write")
 
 
 class Progress(Protocol):

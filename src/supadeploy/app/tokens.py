@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from supadeploy.app import app_sql
+from supadeploy.app import TOKEN_SCOPES, app_sql
 from supadeploy.errors import ConfigError, DatabaseError
 
 if TYPE_CHECKING:
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 PREFIX = "vsn_"
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-SCOPES = ("projects:read", "projects:write", "deployments:read", "deployments:write")
+SCOPES = TOKEN_SCOPES
 _SHAPE = re.compile(r"^vsn_[0-9A-Za-z]{36}$")
 _LIFETIME = re.compile(r"^(?P<n>[1-9][0-9]{0,3})(?P<unit>[hdw])$")
 _UNITS = {"h": "hours", "d": "days", "w": "weeks"}

@@ -11,7 +11,6 @@ from invoke.tasks import task
 
 from supadeploy.app import DEFAULT_BATCH_ROWS
 from supadeploy.errors import ConfigError, NovaImportError
-from supadeploy.settings import NOVA_URL
 from supadeploy.tasks.boundary import environment, err, interactive, out, print_json, project, reports_errors
 
 if TYPE_CHECKING:
@@ -86,7 +85,7 @@ def _print(report: ImportReport) -> None:
     name="import",
     help={
         "env": "Environment to import into (default local).",
-        "from_url": f"Nova's Postgres URL (default ${NOVA_URL} from .env files or the process: off argv).",
+        "from_url": "Nova's Postgres URL (default $NOVA_DATABASE_URL, from .env files or the process: off argv).",
         "schema": "Schema holding Nova's Prisma tables (default public).",
         "dry_run": "Do everything in a transaction that is rolled back, and print the same report.",
         "create_users": "Create Supabase users for unmatched Nova emails (Auth admin API on a Supabase project).",
@@ -111,6 +110,7 @@ def import_(
     from supadeploy.app import nova
     from supadeploy.dburl import DbUrl
     from supadeploy.environments import confirm
+    from supadeploy.settings import NOVA_URL
 
     proj = project()
     target = environment(proj, env)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from invoke.context import Context
 from invoke.tasks import task
 
-from supadeploy.app import tokens
+from supadeploy.app import TOKEN_SCOPES
 from supadeploy.tasks.boundary import environment, err, interactive, out, print_json, project, reports_errors
 
 ENV_HELP = "Environment whose database holds the tokens (default local)."
@@ -16,7 +16,7 @@ ENV_HELP = "Environment whose database holds the tokens (default local)."
         "env": ENV_HELP,
         "team": "Team id (uuid).",
         "name": "What the token is for, e.g. 'CI deploys'.",
-        "scopes": f"Comma-separated, from: {', '.join(tokens.SCOPES)}.",
+        "scopes": f"Comma-separated, from: {', '.join(TOKEN_SCOPES)}.",
         "expires_in": "Lifetime: 12h, 90d, 4w (default 90d; at most 366 days).",
         "yes": "Confirm a protected environment without a prompt.",
     }
@@ -26,6 +26,7 @@ def create(
     c: Context, team: str, name: str, scopes: str, env: str = "local", expires_in: str = "90d", yes: bool = False
 ) -> None:
     """Issue a team API token; the token is printed once, on stdout, and stored only as a SHA-256 hash."""
+    from supadeploy.app import tokens
     from supadeploy.database import connect
     from supadeploy.environments import confirm
 
@@ -45,6 +46,7 @@ def create(
 @reports_errors
 def list(c: Context, env: str = "local", team: str = "", json: bool = False) -> None:  # noqa: A001 - task name
     """List API tokens: prefix, scopes, expiry, revocation, last use; never the secret or its hash."""
+    from supadeploy.app import tokens
     from supadeploy.database import connect
 
     proj = project()
@@ -78,6 +80,7 @@ def list(c: Context, env: str = "local", team: str = "", json: bool = False) -> 
 @reports_errors
 def revoke(c: Context, id: str, env: str = "local", yes: bool = False) -> None:  # noqa: A002 - option name
     """Revoke an API token; requests presenting it get HTTP 401 from then on."""
+    from supadeploy.app import tokens
     from supadeploy.database import connect
     from supadeploy.environments import confirm
 
