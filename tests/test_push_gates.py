@@ -17,7 +17,7 @@ from supadeploy.supabase_cli import find_cli
 from .conftest import ProjectDir, rls_table
 
 pytestmark = pytest.mark.e2e
-BOOT = 2.0  # longer than the CLI needs to start and send its first query (about 0.5 s)
+PATIENCE = 60.0  # the CLI starts in about 0.5 s; far longer on a loaded machine
 
 
 def blocked_cli_backends(url: DbUrl) -> int:
@@ -33,6 +33,16 @@ def blocked_cli_backends(url: DbUrl) -> int:
 def tables(url: DbUrl) -> set[str]:
     with psycopg.connect(url.raw) as conn:
         return {t for (t,) in conn.execute("select tablename from pg_tables where schemaname = 'public'")}
+
+
+def once_the_cli_got_going(url: DbUrl) -> tuple[int, set[str]]:
+    """Wait (inside a gate) until the CLI waits on its history table or has applied the pending file."""
+    deadline = time.monotonic() + PATIENCE
+    while True:
+        blocked, present = blocked_cli_backends(url), tables(url)
+        if blocked or "b" in present or time.monotonic() > deadline:
+            return blocked, present
+        time.sleep(0.1)
 
 
 @pytest.fixture
@@ -53,9 +63,8 @@ def test_a_gate_failing_while_the_cli_waits_applies_nothing(
     proj, env = pushed_once
     seen: list[int] = []
 
-    def slow_refusal(push: object) -> None:
-        time.sleep(BOOT)
-        seen.append(blocked_cli_backends(env.url))
+    def slow_refusal(run: object) -> None:
+        seen.append(once_the_cli_got_going(env.url)[0])
         raise HistoryConflict("refused by the test's last gate")
 
     monkeypatch.setattr(pipeline, "GATES", (*pipeline.GATES, slow_refusal))
@@ -66,8 +75,10 @@ def test_a_gate_failing_while_the_cli_waits_applies_nothing(
     with psycopg.connect(env.url.raw) as conn:
         versions = [v for (v,) in conn.execute("select version from supabase_migrations.schema_migrations")]
     assert versions == ["20240101000000"]
-    time.sleep(0.5)
-    assert blocked_cli_backends(env.url) == 0
+    deadline = time.monotonic() + PATIENCE
+    while blocked_cli_backends(env.url) and time.monotonic() < deadline:
+        time.sleep(0.1)  # the killed CLI's session ends once the server notices
+    assert blocked_cli_backends(env.url) == 0 and tables(env.url) == {"a"}
 
 
 def test_the_cli_started_early_applies_once_the_gates_pass(
@@ -76,9 +87,8 @@ def test_the_cli_started_early_applies_once_the_gates_pass(
     proj, env = pushed_once
     seen: list[tuple[int, set[str]]] = []
 
-    def slow_pass(push: object) -> None:
-        time.sleep(BOOT)
-        seen.append((blocked_cli_backends(env.url), tables(env.url)))
+    def slow_pass(run: object) -> None:
+        seen.append(once_the_cli_got_going(env.url))
 
     monkeypatch.setattr(pipeline, "GATES", (*pipeline.GATES, slow_pass))
     result = pipeline.push(proj, env, find_cli(proj))
