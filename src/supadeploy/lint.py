@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import json
 import os
 import re
@@ -9,17 +10,31 @@ import shutil
 import subprocess
 import sys
 import tomllib
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pglast
 from pglast import ast
-from pglast.enums import GrantTargetType, ObjectType, RoleSpecType, TransactionStmtKind
+from pglast.enums import GrantTargetType, ObjectType, TransactionStmtKind
 
+from supadeploy.anon_predicates import anon_can_pass
 from supadeploy.errors import SupadeployError
 from supadeploy.project import Project
+from supadeploy.schema_model import (
+    ANON_ROLES,
+    API_ROLES,
+    CALLER_ROLES,
+    Function,
+    FunctionKey,
+    Name,
+    SchemaModel,
+    do_block_statements,
+    names,
+    qualified,
+    role_names,
+)
 
 SQUAWK_CONFIG = ".squawk.toml"
 SUPPRESS = re.compile(
@@ -29,6 +44,27 @@ SUPPRESS = re.compile(
 DEFAULT_EXPOSED = ("public", "graphql_public")
 PER_ROW_CALLS = {("auth", "uid"), ("auth", "jwt"), ("auth", "role"), ("auth", "email"), ("current_setting",)}
 WRITE_PRIVILEGES = {"insert", "update", "delete", "truncate", "all"}
+# Writes through these schemas change sign-in or stored files, whatever their RLS.
+PROTECTED_SCHEMAS = ("auth", "storage")
+LEVELS = ("warn", "error")
+# squawk's rules about locks, scans and old clients on an existing table: moot on a table this file created.
+FRESH_TABLE_RULES = frozenset(
+    {
+        "adding-field-with-default",
+        "adding-foreign-key-constraint",
+        "adding-not-nullable-field",
+        "adding-primary-key-constraint",
+        "adding-required-field",
+        "adding-serial-primary-key-field",
+        "ban-drop-column",
+        "ban-drop-not-null",
+        "changing-column-type",
+        "constraint-missing-not-valid",
+        "disallowed-unique-constraint",
+        "renaming-column",
+        "require-concurrent-index-creation",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -45,13 +81,31 @@ RULES = {
     for rule in (
         Rule("rls-not-enabled", "error", "add `alter table <t> enable row level security;` to the same migration"),
         Rule("security-definer-search-path", "error", "add `set search_path = ''` and schema-qualify every name"),
-        Rule("security-definer-exposed", "error", "move the function to a schema the Data API does not expose"),
-        Rule("anon-write-grant", "error", "grant writes to authenticated (guarded by RLS), never to anon"),
-        Rule("policy-without-roles", "error", "add `to authenticated` (or the roles the policy is for)"),
-        Rule("policy-per-row-call", "warn", "wrap the call in a subquery: `(select auth.uid())`"),
-        Rule("transaction-control", "error", "remove BEGIN/COMMIT: the CLI wraps each file in a transaction"),
+        Rule(
+            "security-definer-exposed",
+            "error",
+            "move the function to a schema the Data API does not expose, or revoke execute from public, anon "
+            "and authenticated",
+        ),
+        Rule(
+            "security-definer-anon-write",
+            "error",
+            "`revoke execute on function <f> from public, anon` (grant it to authenticated if signed-in users need "
+            "it), or move it out of the exposed schema",
+        ),
+        Rule("anon-write-grant", "error", "enable RLS on the table, or grant writes to authenticated, not anon"),
+        Rule("lock-table", "error", "remove LOCK TABLE: DDL takes the locks it needs; use a DO block if you must"),
+        Rule("transaction-control", "error", "remove BEGIN/COMMIT: the CLI applies each file atomically on its own"),
         Rule("concurrently-not-alone", "error", "put CREATE INDEX CONCURRENTLY in a migration file of its own"),
         Rule("enum-value-not-alone", "error", "put ALTER TYPE ... ADD VALUE in a migration file of its own"),
+        Rule(
+            "function-executable-by-anon",
+            "warn",
+            "`revoke execute on function <f> from public, anon` and grant it to the roles that need it",
+        ),
+        Rule("api-grant-missing", "warn", "grant the Data API roles what they need: `grant select on <t> to ...`"),
+        Rule("policy-without-roles", "warn", "add `to authenticated`: anon cannot pass this policy anyway"),
+        Rule("policy-per-row-call", "warn", "wrap the call in a subquery: `(select auth.uid())`"),
         Rule("suppression-without-reason", "error", "write the reason: `-- supadeploy-ignore <rule>: <why>`"),
         Rule("unknown-rule", "error", "name a rule from `invoke db.lint --help`"),
         Rule("syntax-error", "error", "fix the SQL so PostgreSQL can parse it"),
@@ -104,54 +158,124 @@ class LintFailed(SupadeployError):
         )
 
 
-def exposed_schemas(project: Project) -> tuple[str, ...]:
-    """The schemas the Data API exposes, from supabase/config.toml [api] schemas."""
+@dataclass(frozen=True)
+class ApiSettings:
+    """What supabase/config.toml [api] says about the Data API, as the rules need it."""
+
+    exposed: tuple[str, ...] = DEFAULT_EXPOSED
+    # Unset means true: new objects in `public` get the Data API roles' privileges without a GRANT.
+    auto_expose_new_tables: bool = True
+
+
+def api_settings(project: Project) -> ApiSettings:
+    """[api] schemas and auto_expose_new_tables from supabase/config.toml (defaults when absent)."""
     try:
         config = tomllib.loads((project.root / "supabase" / "config.toml").read_text())
     except (OSError, tomllib.TOMLDecodeError):
-        return DEFAULT_EXPOSED
-    schemas = config.get("api", {}).get("schemas")
-    return tuple(schemas) if schemas else DEFAULT_EXPOSED
+        return ApiSettings()
+    api = config.get("api", {})
+    schemas = api.get("schemas")
+    return ApiSettings(
+        exposed=tuple(schemas) if schemas else DEFAULT_EXPOSED,
+        auto_expose_new_tables=api.get("auto_expose_new_tables") is not False,
+    )
 
 
-# --- statements and suppressions -----------------------------------------------------------
+def exposed_schemas(project: Project) -> tuple[str, ...]:
+    """The schemas the Data API exposes, from supabase/config.toml [api] schemas."""
+    return api_settings(project).exposed
+
+
+# --- statements, positions and suppressions ----------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Statement:
-    """One parsed statement with the line it starts on and the rules suppressed for it."""
+    """One parsed statement with the line its first token is on and the rules suppressed for it."""
 
     node: Any
     line: int
     suppressed: frozenset[str]
+    source: str = ""
 
 
-def _statements(text: str, display: str) -> tuple[list[Statement], list[Finding], set[str]]:
+@dataclass(frozen=True)
+class ParsedFile:
+    """A file's statements, the problems its suppression comments have, and its file-wide suppressions."""
+
+    statements: list[Statement]
+    problems: list[Finding]
+    file_wide: frozenset[str]
+    parsed: bool = True
+
+
+class LineIndex:
+    """Line numbers for character offsets (pglast reports offsets in characters, not bytes)."""
+
+    def __init__(self, text: str) -> None:
+        """Remember where every line break is."""
+        self.breaks = [i for i, ch in enumerate(text) if ch == "\n"]
+
+    def line(self, offset: int) -> int:
+        """The 1-based line holding the character at `offset`."""
+        return bisect.bisect_left(self.breaks, offset) + 1
+
+
+def first_token(text: str, start: int, end: int) -> int:
+    """The offset of the first character in text[start:end] that is neither blank nor inside a comment."""
+    position = start
+    while position < end:
+        if text[position].isspace():
+            position += 1
+        elif text.startswith("--", position):
+            newline = text.find("\n", position)
+            position = end if newline == -1 else newline + 1
+        elif text.startswith("/*", position):
+            depth, position = 1, position + 2
+            while position < end and depth:
+                if text.startswith("/*", position):
+                    depth, position = depth + 1, position + 2
+                elif text.startswith("*/", position):
+                    depth, position = depth - 1, position + 2
+                else:
+                    position += 1
+        else:
+            break
+    return min(position, end)
+
+
+def _spans(text: str) -> list[tuple[Any, int, int]]:
+    """(raw statement, start, end) in characters; the start skips leading blanks and comments."""
+    spans = []
+    for raw in pglast.parse_sql(text):
+        start = raw.stmt_location or 0
+        end = start + raw.stmt_len if raw.stmt_len else len(text)
+        spans.append((raw, first_token(text, start, end), end))
+    return spans
+
+
+def parse_file(text: str, display: str) -> ParsedFile:
     """Parse a file; collect per-statement and file-wide suppressions (with their own findings)."""
+    try:
+        spans = _spans(text)
+    except pglast.parser.ParseError as exc:
+        # args: (message, 0-based character offset of the offending token)
+        location = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else 0
+        line = LineIndex(text).line(max(location, 0))
+        finding = _finding("syntax-error", display, line, f"PostgreSQL cannot parse this file: {exc.args[0]}")
+        return ParsedFile([], [finding], frozenset(), parsed=False)
+    index = LineIndex(text)
+    lines = text.splitlines()
     problems: list[Finding] = []
     file_wide: set[str] = set()
-    try:
-        raws = pglast.parse_sql(text)
-    except pglast.parser.ParseError as exc:
-        # args: (message, 1-based offset of the offending token)
-        location = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else 0
-        line = text.encode()[: max(location - 1, 0)].count(b"\n") + 1
-        return [], [_finding("syntax-error", display, line, f"PostgreSQL cannot parse this file: {exc.args[0]}")], set()
-    encoded = text.encode()
-    lines = text.splitlines()
     for number, line in enumerate(lines, start=1):
         rules, whole_file, trouble = _suppression(line.strip(), display, number, whole_file_only=True)
         problems.extend(trouble)
         if whole_file:
             file_wide.update(rules)
     statements: list[Statement] = []
-    for raw in raws:
-        first_line = encoded[: raw.stmt_location or 0].count(b"\n") + 1
-        # The statement's first token may follow blank or comment lines.
-        while first_line <= len(lines) and (
-            not lines[first_line - 1].strip() or lines[first_line - 1].strip().startswith("--")
-        ):
-            first_line += 1
+    for raw, start, end in spans:
+        first_line = index.line(start)
         # Comment lines directly above a statement belong to it, as squawk reads its own ignores.
         suppressed: set[str] = set()
         above = first_line - 1
@@ -161,8 +285,8 @@ def _statements(text: str, display: str) -> tuple[list[Statement], list[Finding]
                 problems.extend(trouble)
                 suppressed.update(rules)
             above -= 1
-        statements.append(Statement(raw.stmt, first_line, frozenset(suppressed)))
-    return statements, problems, file_wide
+        statements.append(Statement(raw.stmt, first_line, frozenset(suppressed), text[start:end]))
+    return ParsedFile(statements, problems, frozenset(file_wide))
 
 
 def _suppression(
@@ -195,117 +319,188 @@ def _finding(rule: str, file: str, line: int, message: str) -> Finding:
     return Finding(rule, spec.level, file, line, message, spec.fix)
 
 
-# --- the checks -------------------------------------------------------------------------------
-
-
-def _names(nodes: Iterable[Any] | None) -> tuple[str, ...]:
-    return tuple(n.sval for n in nodes or () if isinstance(n, ast.String))
-
-
-def _qualified(relation: ast.RangeVar) -> tuple[str, str]:
-    return (relation.schemaname or "public", relation.relname)
-
-
-def _walk(node: Any, *, inside_subquery: bool = False) -> Iterator[tuple[Any, bool]]:
-    """Every node below `node`, with whether it sits inside a subquery (where a call runs once)."""
-    if isinstance(node, tuple):
-        for item in node:
-            yield from _walk(item, inside_subquery=inside_subquery)
-        return
-    if not isinstance(node, ast.Node):
-        return
-    yield node, inside_subquery
-    nested = inside_subquery or isinstance(node, ast.SubLink)
-    for name in node:
-        yield from _walk(getattr(node, name), inside_subquery=nested)
-
-
 def _per_row_calls(expression: Any) -> list[str]:
     calls = []
-    for node, in_subquery in _walk(expression):
+    stack: list[tuple[Any, bool]] = [(expression, False)]
+    while stack:
+        node, in_subquery = stack.pop()
+        if isinstance(node, tuple):
+            stack.extend((item, in_subquery) for item in node)
+            continue
+        if not isinstance(node, ast.Node):
+            continue
         if isinstance(node, ast.FuncCall) and not in_subquery:
-            name = _names(node.funcname)
+            name = names(node.funcname)
             if name in PER_ROW_CALLS or name[-1:] == ("current_setting",):
                 calls.append(".".join(name) + "()")
+        nested = in_subquery or isinstance(node, ast.SubLink)
+        stack.extend((getattr(node, attribute), nested) for attribute in node)
     return calls
 
 
-def _is_enable_rls(node: Any) -> tuple[str, str] | None:
+# --- the checks -------------------------------------------------------------------------------
+
+
+def _rls_targets(node: Any) -> set[Name]:
     if isinstance(node, ast.AlterTableStmt) and node.relation is not None:
-        for cmd in node.cmds or ():
-            if isinstance(cmd, ast.AlterTableCmd) and cmd.subtype.name in (
-                "AT_EnableRowSecurity",
-                "AT_ForceRowSecurity",
-            ):
-                return _qualified(node.relation)
-    return None
+        if any(
+            isinstance(cmd, ast.AlterTableCmd) and cmd.subtype.name == "AT_EnableRowSecurity" for cmd in node.cmds or ()
+        ):
+            return {qualified(node.relation)}
+    if isinstance(node, ast.DoStmt):
+        return {t for inner, _ in do_block_statements(node) for t in _rls_targets(inner)}
+    return set()
 
 
-def check_statements(statements: Sequence[Statement], display: str, exposed: Sequence[str]) -> list[Finding]:
-    """The Supabase-specific rules over one file's statements."""
-    found: list[Finding] = []
+def _object_names(node: ast.GrantStmt) -> list[Name]:
+    return [qualified(o) for o in node.objects or () if isinstance(o, ast.RangeVar)]
 
-    def report(statement: Statement, rule: str, message: str) -> None:
-        if rule not in statement.suppressed:
-            found.append(_finding(rule, display, statement.line, message))
 
-    rls_enabled = {t for s in statements if (t := _is_enable_rls(s.node))}
-    several = len(statements) > 1
-    for statement in statements:
+def _created_relation(node: Any) -> tuple[Name, str, str] | None:
+    """(name, privileges kind, what it is) for a table, view or sequence this statement creates."""
+    if isinstance(node, ast.CreateStmt) and node.relation is not None:
+        relation, kind, what = node.relation, "tables", "table"
+    elif isinstance(node, ast.ViewStmt) and node.view is not None:
+        relation, kind, what = node.view, "tables", "view"
+    elif isinstance(node, ast.CreateTableAsStmt) and node.into is not None:
+        relation = node.into.rel
+        kind, what = "tables", "materialized view" if node.objtype == ObjectType.OBJECT_MATVIEW else "table"
+    elif isinstance(node, ast.CreateSeqStmt) and node.sequence is not None:
+        relation, kind, what = node.sequence, "sequences", "sequence"
+    else:
+        return None
+    if relation.relpersistence == "t":
+        return None
+    return qualified(relation), kind, what
+
+
+def _grants_api_access(node: Any, name: Name, kind: str) -> bool:
+    if not (isinstance(node, ast.GrantStmt) and node.is_grant and role_names(node.grantees) & (API_ROLES | {"public"})):
+        return False
+    objtype = ObjectType.OBJECT_SEQUENCE if kind == "sequences" else ObjectType.OBJECT_TABLE
+    if node.objtype != objtype:
+        return False
+    if node.targtype == GrantTargetType.ACL_TARGET_ALL_IN_SCHEMA:
+        return any(isinstance(n, ast.String) and n.sval == name[0] for n in node.objects or ())
+    return name in _object_names(node)
+
+
+@dataclass
+class _FunctionTouch:
+    """Where this file created a function, made it SECURITY DEFINER, or granted it to callers."""
+
+    created_at: Statement | None = None
+    created_new: bool = False
+    definer_at: Statement | None = None
+    callers_granted_at: Statement | None = None
+    anon_granted_at: Statement | None = None
+    granted_to: set[str] = field(default_factory=set)
+
+    def latest(self, *statements: Statement | None) -> Statement | None:
+        """The last of the statements that happened in this file: where a hazard was completed."""
+        present = [s for s in statements if s is not None]
+        return max(present, key=lambda s: s.line) if present else None
+
+
+@dataclass
+class FileResult:
+    """The Supabase rules' findings for one file, and the lines squawk's new-table rules do not apply to."""
+
+    findings: list[Finding]
+    fresh_lines: set[int]
+    parsed: bool
+
+
+class _FileCheck:
+    """The rules over one file's statements, reading and updating the project's schema model."""
+
+    def __init__(self, parsed: ParsedFile, display: str, settings: ApiSettings, model: SchemaModel) -> None:
+        self.parsed = parsed
+        self.display = display
+        self.settings = settings
+        self.model = model
+        self.found: list[Finding] = []
+        self.touched: dict[FunctionKey, _FunctionTouch] = {}
+        # Tables reported by rls-not-enabled: grants on them restate the one hole, already reported.
+        self.reported_open: set[Name] = set()
+
+    def report(self, statement: Statement, rule: str, message: str) -> None:
+        if rule not in statement.suppressed and rule not in self.parsed.file_wide:
+            self.found.append(_finding(rule, self.display, statement.line, message))
+
+    def run(self) -> FileResult:
+        statements = self.parsed.statements
+        file_rls = {t for s in statements for t in _rls_targets(s.node)}
+        several = len(statements) > 1
+        created_here: set[Name] = set()
+        fresh_lines: set[int] = set()
+        for position, statement in enumerate(statements):
+            node = statement.node
+            target = _altered_table(node)
+            if target is not None and target in created_here:
+                end = statements[position + 1].line if position + 1 < len(statements) else statement.line + 10**6
+                fresh_lines.update(range(statement.line, end))
+            self.check(statement, statements[position + 1 :], file_rls, several=several)
+            if isinstance(node, ast.CreateStmt) and node.relation is not None:
+                created_here.add(qualified(node.relation))
+            existed = set(self.model.functions)
+            held = {k: frozenset(f.executors) for k, f in self.model.functions.items()} if _grants(node) else {}
+            for key in self.model.apply(node, statement.source):
+                self.note(key, statement, new=key not in existed, held=held.get(key, frozenset()))
+        self.check_functions()
+        return FileResult(self.found, fresh_lines, parsed=True)
+
+    def note(self, key: FunctionKey, statement: Statement, *, new: bool, held: frozenset[str]) -> None:
+        """Remember what this statement did to the function, for the checks at the end of the file."""
+        touch = self.touched.setdefault(key, _FunctionTouch())
+        node, function = statement.node, self.model.functions[key]
+        if isinstance(node, ast.CreateFunctionStmt):
+            touch.created_at, touch.created_new = statement, new
+            # CREATE OR REPLACE sets every property anew.
+            touch.definer_at = statement if function.definer else None
+        elif isinstance(node, ast.AlterFunctionStmt):
+            made_definer = any(a.defname == "security" for a in node.actions or ()) and function.definer
+            touch.definer_at = statement if made_definer else touch.definer_at
+        elif isinstance(node, ast.GrantStmt) and node.is_grant:
+            roles = role_names(node.grantees)
+            touch.granted_to |= roles
+            # Only a grant that gives callers what they did not hold opens anything.
+            if not held & CALLER_ROLES and function.executors & CALLER_ROLES:
+                touch.callers_granted_at = statement
+            if not held & ANON_ROLES and function.anon_can_execute:
+                touch.anon_granted_at = statement
+
+    # --- statement by statement ---------------------------------------------------------------
+
+    def check(self, statement: Statement, after: Sequence[Statement], file_rls: set[Name], *, several: bool) -> None:
         node = statement.node
-        if isinstance(node, ast.CreateStmt) and node.relation is not None:
-            schema, table = _qualified(node.relation)
-            if schema in exposed and (schema, table) not in rls_enabled:
-                report(
+        exposed = self.settings.exposed
+        if isinstance(node, ast.CreateStmt) and node.relation is not None and node.relation.relpersistence != "t":
+            table = qualified(node.relation)
+            # CREATE TABLE IF NOT EXISTS on a table an earlier migration created does nothing.
+            already = node.if_not_exists and table in self.model.tables
+            if table[0] in exposed and table not in file_rls and not already:
+                before = len(self.found)
+                self.report(
                     statement,
                     "rls-not-enabled",
-                    f"table {schema}.{table} is exposed by the Data API but this migration does not enable RLS",
+                    f"table {table[0]}.{table[1]} is exposed by the Data API but this migration does not enable RLS",
                 )
-        elif isinstance(node, ast.CreateFunctionStmt):
-            options = {o.defname: o.arg for o in node.options or ()}
-            definer = isinstance(options.get("security"), ast.Boolean) and options["security"].boolval
-            if definer:
-                name = ".".join(_names(node.funcname))
-                schema = _names(node.funcname)[0] if len(node.funcname) > 1 else "public"
-                pinned = any(
-                    isinstance(o.arg, ast.VariableSetStmt) and o.arg.name == "search_path"
-                    for o in node.options or ()
-                    if o.defname == "set"
-                )
-                if not pinned:
-                    report(
-                        statement,
-                        "security-definer-search-path",
-                        f"SECURITY DEFINER function {name} has no fixed search_path",
-                    )
-                if schema in exposed:
-                    report(
-                        statement,
-                        "security-definer-exposed",
-                        f"SECURITY DEFINER function {name} is in exposed schema {schema}",
-                    )
-        elif isinstance(node, ast.GrantStmt) and node.is_grant and node.targtype == GrantTargetType.ACL_TARGET_OBJECT:
-            privileges = {p.priv_name for p in node.privileges or ()} or {"all"}
-            grantees = {g.rolename for g in node.grantees or () if g.roletype == RoleSpecType.ROLESPEC_CSTRING}
-            if (
-                node.objtype in (ObjectType.OBJECT_TABLE, ObjectType.OBJECT_SEQUENCE)
-                and "anon" in grantees
-                and privileges & WRITE_PRIVILEGES
-            ):
-                report(
-                    statement, "anon-write-grant", f"grants {', '.join(sorted(privileges & WRITE_PRIVILEGES))} to anon"
-                )
+                if len(self.found) > before:
+                    self.reported_open.add(table)
+        if (created := _created_relation(node)) is not None:
+            self.check_api_grant(statement, created, after)
+        if isinstance(node, ast.GrantStmt) and node.is_grant:
+            self.check_anon_write(statement, node, file_rls)
         elif isinstance(node, ast.CreatePolicyStmt):
-            roles = [r for r in node.roles or () if r.roletype != RoleSpecType.ROLESPEC_PUBLIC]
-            if not roles:
-                report(statement, "policy-without-roles", f"policy {node.policy_name!r} applies to every role")
-            calls = _per_row_calls((node.qual, node.with_check))
-            if calls:
-                report(
-                    statement,
-                    "policy-per-row-call",
-                    f"policy {node.policy_name!r} calls {', '.join(sorted(set(calls)))} once per row",
-                )
+            self.check_policy(statement, node)
+        elif isinstance(node, ast.LockStmt):
+            self.report(
+                statement,
+                "lock-table",
+                "LOCK TABLE fails under the Supabase CLI (3.1.0 adds no transaction block around a file): "
+                "SQLSTATE 25P01, LOCK TABLE can only be used in transaction blocks",
+            )
         elif isinstance(node, ast.TransactionStmt) and node.kind in (
             TransactionStmtKind.TRANS_STMT_BEGIN,
             TransactionStmtKind.TRANS_STMT_START,
@@ -314,31 +509,194 @@ def check_statements(statements: Sequence[Statement], display: str, exposed: Seq
             TransactionStmtKind.TRANS_STMT_PREPARE,
             TransactionStmtKind.TRANS_STMT_COMMIT_PREPARED,
         ):
-            report(
+            self.report(
                 statement,
                 "transaction-control",
                 "transaction control inside a migration: the CLI then skips or half-applies what follows",
             )
         elif isinstance(node, ast.IndexStmt) and node.concurrent and several:
-            report(
+            self.report(
                 statement,
                 "concurrently-not-alone",
-                "CREATE INDEX CONCURRENTLY cannot run in the transaction the CLI wraps around other statements",
+                "CREATE INDEX CONCURRENTLY cannot run in the one implicit transaction the CLI applies a file in",
             )
         elif isinstance(node, ast.AlterEnumStmt) and node.newVal and several:
-            report(
+            self.report(
                 statement,
                 "enum-value-not-alone",
                 "a value added by ALTER TYPE ... ADD VALUE cannot be used until its transaction commits",
             )
-    return found
+
+    def check_anon_write(self, statement: Statement, node: ast.GrantStmt, file_rls: set[Name]) -> None:
+        privileges = {p.priv_name for p in node.privileges or ()} or {"all"}
+        writes = privileges & WRITE_PRIVILEGES
+        grantees = role_names(node.grantees) & ANON_ROLES
+        if not writes or not grantees:
+            return
+        who = "anon" if "anon" in grantees else "PUBLIC (anon included)"
+        listed = ", ".join(sorted(writes))
+        # With RLS on, the policies decide what anon may write: this restates Supabase's default
+        # privileges (as `supabase db diff` output does).
+        guarded = file_rls | self.model.rls
+        if node.targtype == GrantTargetType.ACL_TARGET_ALL_IN_SCHEMA and node.objtype == ObjectType.OBJECT_TABLE:
+            schemas = {n.sval for n in node.objects or () if isinstance(n, ast.String)}
+            open_tables = sorted(t for t in self.model.tables if t[0] in schemas and t not in guarded)
+            if open_tables:
+                shown = ", ".join(f"{s}.{t}" for s, t in open_tables[:3])
+                more = f" and {len(open_tables) - 3} more" if len(open_tables) > 3 else ""
+                self.report(
+                    statement,
+                    "anon-write-grant",
+                    f"grants {listed} on all tables to {who}, among them {shown}{more} without RLS",
+                )
+        elif node.targtype == GrantTargetType.ACL_TARGET_OBJECT and node.objtype == ObjectType.OBJECT_TABLE:
+            unguarded = [t for t in _object_names(node) if t not in guarded and t not in self.reported_open]
+            if unguarded:
+                shown = ", ".join(f"{s}.{t}" for s, t in unguarded)
+                self.report(
+                    statement,
+                    "anon-write-grant",
+                    f"grants {listed} on {shown} to {who}, and no migration up to here enables RLS on it",
+                )
+
+    def check_policy(self, statement: Statement, node: ast.CreatePolicyStmt) -> None:
+        roles = role_names(node.roles)
+        everyone = not roles or "public" in roles
+        if everyone and node.permissive and not anon_can_pass(node):
+            self.report(
+                statement,
+                "policy-without-roles",
+                f"policy {node.policy_name!r} applies to every role, but only signed-in users can pass it: "
+                "PostgreSQL still evaluates it for anon requests",
+            )
+        calls = _per_row_calls((node.qual, node.with_check))
+        if calls:
+            self.report(
+                statement,
+                "policy-per-row-call",
+                f"policy {node.policy_name!r} calls {', '.join(sorted(set(calls)))} once per row",
+            )
+
+    def check_api_grant(self, statement: Statement, created: tuple[Name, str, str], after: Sequence[Statement]) -> None:
+        name, kind, what = created
+        if self.settings.auto_expose_new_tables or name[0] not in self.settings.exposed:
+            return
+        if self.model.default_roles(kind, name[0]) & (API_ROLES | {"public"}):
+            return
+        if any(_grants_api_access(later.node, name, kind) for later in after):
+            return
+        self.report(
+            statement,
+            "api-grant-missing",
+            f"{what} {name[0]}.{name[1]} gets no GRANT to anon, authenticated or service_role, and config.toml "
+            "sets auto_expose_new_tables = false: the Data API cannot reach it",
+        )
+
+    # --- functions, as the whole file leaves them -----------------------------------------------
+
+    def check_functions(self) -> None:
+        for key, touch in self.touched.items():
+            function = self.model.functions.get(key)
+            if function is None or not function.definer and not touch.created_new:
+                continue
+            name = function.qualified_name
+            if function.definer and touch.definer_at is not None and not function.pinned:
+                message = f"SECURITY DEFINER function {name} has no fixed search_path"
+                self.report(touch.definer_at, "security-definer-search-path", message)
+            rpc = function.schema in self.settings.exposed and not function.returns_trigger and not function.procedure
+            if not rpc:
+                continue
+            anon = function.anon_can_execute
+            exposed_at = touch.latest(touch.definer_at, touch.callers_granted_at)
+            if function.definer and exposed_at is not None and function.executors & CALLER_ROLES:
+                who = "anyone, anon included" if anon else "every signed-in user"
+                self.report(
+                    exposed_at,
+                    "security-definer-exposed",
+                    f"SECURITY DEFINER function {name} is in exposed schema {function.schema}: an RPC that "
+                    f"bypasses RLS for {who}",
+                )
+            anon_at = touch.latest(touch.definer_at, touch.anon_granted_at)
+            if function.definer and anon and anon_at is not None:
+                self.check_definer_writes(function, anon_at)
+            if touch.created_at is not None and touch.created_new and anon and not touch.granted_to & ANON_ROLES:
+                also = ""
+                if touch.granted_to:
+                    also = f" (granting it to {', '.join(sorted(touch.granted_to))} does not take it from anon)"
+                self.report(
+                    touch.created_at,
+                    "function-executable-by-anon",
+                    f"function {name} in exposed schema {function.schema} is an RPC anyone can call: "
+                    f"{_who_grants_anon(function.executors)}{also}",
+                )
+
+    def check_definer_writes(self, function: Function, where: Statement) -> None:
+        effects = self.model.reach(function)
+        if effects.refuses_anon:
+            return
+        protected = sorted(w for w in effects.writes if w[0] in PROTECTED_SCHEMAS or w in self.model.rls)
+        name = function.qualified_name
+        if protected:
+            shown = ", ".join(f"{s}.{t}" for s, t in protected)
+            self.report(
+                where,
+                "security-definer-anon-write",
+                f"SECURITY DEFINER function {name} can be executed by anon and writes {shown} with its owner's "
+                "rights, past RLS",
+            )
+        elif effects.dynamic:
+            self.report(
+                where,
+                "security-definer-anon-write",
+                f"SECURITY DEFINER function {name} can be executed by anon and runs dynamic SQL (EXECUTE) with its "
+                "owner's rights: what it writes cannot be read from the migration, so it counts as a write past RLS",
+            )
 
 
-def check_file(path: Path, display: str, exposed: Sequence[str]) -> list[Finding]:
+def _grants(node: Any) -> bool:
+    return isinstance(node, ast.GrantStmt) and node.is_grant
+
+
+def _who_grants_anon(executors: set[str]) -> str:
+    if {"public", "anon"} <= executors:
+        return "PUBLIC and Supabase's default privileges grant EXECUTE to anon"
+    if "anon" in executors:
+        return "anon holds EXECUTE (Supabase's default privileges; revoking from PUBLIC alone leaves it)"
+    return "PUBLIC holds EXECUTE, and anon with it"
+
+
+def _altered_table(node: Any) -> Name | None:
+    if isinstance(node, ast.AlterTableStmt) and node.relation is not None:
+        return qualified(node.relation)
+    if isinstance(node, ast.IndexStmt) and node.relation is not None:
+        return qualified(node.relation)
+    return None
+
+
+def check_file(
+    path: Path,
+    display: str,
+    settings: ApiSettings | Sequence[str] = DEFAULT_EXPOSED,
+    model: SchemaModel | None = None,
+) -> list[Finding]:
     """Every Supabase-specific finding in one file, suppressions applied."""
-    statements, problems, file_wide = _statements(path.read_text(), display)
-    findings = [f for f in check_statements(statements, display, exposed) if f.rule not in file_wide]
-    return problems + findings
+    return check_text(path.read_text(), display, settings, model).findings
+
+
+def check_text(
+    text: str, display: str, settings: ApiSettings | Sequence[str] = DEFAULT_EXPOSED, model: SchemaModel | None = None
+) -> FileResult:
+    """The Supabase rules over one file's text, given what earlier files did (`model`, updated in place)."""
+    if not isinstance(settings, ApiSettings):
+        settings = ApiSettings(exposed=tuple(settings))
+    if model is None:
+        model = SchemaModel(auto_expose_new_tables=settings.auto_expose_new_tables)
+    parsed = parse_file(text, display)
+    if not parsed.parsed:
+        return FileResult(parsed.problems, set(), parsed=False)
+    result = _FileCheck(parsed, display, settings, model).run()
+    result.findings[:0] = parsed.problems
+    return result
 
 
 # --- squawk --------------------------------------------------------------------------------------
@@ -353,39 +711,41 @@ def squawk_binary() -> str:
     return found
 
 
-def run_squawk(project: Project, paths: Sequence[Path]) -> list[Finding]:
-    """Squawk over the files with the project's .squawk.toml, as findings."""
+def start_squawk(project: Project, paths: Sequence[Path]) -> subprocess.Popen[str]:
+    """Start squawk over the files with the project's .squawk.toml; it runs while the Supabase rules do."""
     argv = [squawk_binary(), "--reporter", "json", "--pg-version", "15"]
     config = project.root / SQUAWK_CONFIG
     if config.is_file():
         argv += ["--config", str(config)]
-    done = subprocess.run(
+    return subprocess.Popen(
         [*argv, *map(str, paths)],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
         text=True,
         cwd=project.root,
-        check=False,
-        stdin=subprocess.DEVNULL,
-        timeout=300,
     )
+
+
+def squawk_findings(project: Project, running: subprocess.Popen[str]) -> list[Finding]:
+    """Squawk's JSON report as findings."""
     try:
-        results = json.loads(done.stdout or "[]")
+        stdout, stderr = running.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        running.kill()
+        running.communicate()
+        raise SupadeployError("squawk did not finish within 300 s") from None
+    try:
+        results = json.loads(stdout or "[]")
     except json.JSONDecodeError:
-        raise SupadeployError(f"squawk failed: {(done.stderr or done.stdout).strip()[:300]}") from None
+        raise SupadeployError(f"squawk failed: {(stderr or stdout).strip()[:300]}") from None
     findings = []
     for r in results:
-        file = Path(r.get("file", ""))
-        display = (
-            str(file.relative_to(project.root))
-            if file.is_absolute() and file.is_relative_to(project.root)
-            else str(file)
-        )
-        level = "error" if str(r.get("level", "")).lower() == "error" else "warn"
         findings.append(
             Finding(
                 str(r.get("rule_name", "squawk")),
-                level,
-                display,
+                "error" if str(r.get("level", "")).lower() == "error" else "warn",
+                _display(project, Path(r.get("file", ""))),
                 int(r.get("line", 0)) + 1,
                 str(r.get("message", "")),
                 str(r.get("help") or ""),
@@ -395,21 +755,99 @@ def run_squawk(project: Project, paths: Sequence[Path]) -> list[Finding]:
     return findings
 
 
+def run_squawk(project: Project, paths: Sequence[Path]) -> list[Finding]:
+    """Squawk over the files with the project's .squawk.toml, as findings."""
+    return squawk_findings(project, start_squawk(project, paths))
+
+
+def _display(project: Project, path: Path) -> str:
+    if not path.is_absolute():
+        path = project.root / path
+    return str(path.relative_to(project.root)) if path.is_relative_to(project.root) else str(path)
+
+
+def _sift_squawk(findings: Iterable[Finding], results: dict[str, FileResult]) -> list[Finding]:
+    """Drop what squawk reports that is moot or already said; keep the rest at squawk's level or below."""
+    kept: list[Finding] = []
+    unparsed: set[str] = set()
+    for finding in findings:
+        result = results.get(finding.file)
+        if finding.rule == "syntax-error":
+            # PostgreSQL's own parser is the judge: its error is reported already; if it accepts the
+            # file, squawk's parser is the one that failed, and squawk's rules did not see it.
+            if result is not None and result.parsed and finding.file not in unparsed:
+                unparsed.add(finding.file)
+                kept.append(
+                    Finding(
+                        "squawk-cannot-parse",
+                        "warn",
+                        finding.file,
+                        finding.line,
+                        f"squawk's parser stops here ({finding.message}); PostgreSQL parses it, "
+                        "so squawk's rules did not check this file",
+                        "none needed; squawk-only rules skipped this file",
+                        source="squawk",
+                    )
+                )
+            continue
+        if result is not None and finding.rule in FRESH_TABLE_RULES and finding.line in result.fresh_lines:
+            continue
+        kept.append(finding)
+    return kept
+
+
+# --- the whole run ---------------------------------------------------------------------------------
+
+
 def lint(project: Project, paths: Sequence[Path], *, squawk: bool = True) -> list[Finding]:
-    """Lint migration files: Supabase-specific rules, then squawk; sorted by file and line."""
-    exposed = exposed_schemas(project)
-    findings: list[Finding] = []
-    for path in paths:
-        display = str(path.relative_to(project.root)) if path.is_relative_to(project.root) else str(path)
-        findings.extend(check_file(path, display, exposed))
-    if squawk and paths:
-        findings.extend(run_squawk(project, paths))
+    """Lint migration files: Supabase rules (read with every earlier migration's effects), then squawk."""
+    settings = api_settings(project)
+    running = start_squawk(project, paths) if squawk and paths else None
+    try:
+        results = _check_in_order(project, paths, settings)
+    except BaseException:
+        if running is not None:
+            running.kill()
+            running.communicate()
+        raise
+    findings = [f for result in results.values() for f in result.findings]
+    if running is not None:
+        findings.extend(_sift_squawk(squawk_findings(project, running), results))
     return sorted(findings, key=lambda f: (f.file, f.line, f.rule))
+
+
+def _check_in_order(project: Project, paths: Sequence[Path], settings: ApiSettings) -> dict[str, FileResult]:
+    """Walk the migration history in version order up to the last file linted; check only `paths`."""
+    wanted = {p.resolve() for p in paths}
+    history = {p.resolve() for p in project.migrations_dir.glob("*.sql")} if project.migrations_dir.is_dir() else set()
+    ordered = sorted(history | wanted, key=lambda p: (p.name, str(p)))
+    last = max((i for i, p in enumerate(ordered) if p in wanted), default=-1)
+    model = SchemaModel(auto_expose_new_tables=settings.auto_expose_new_tables)
+    results: dict[str, FileResult] = {}
+    for path in ordered[: last + 1]:
+        display = _display(project, path)
+        result = check_text(path.read_text(), display, settings, model)
+        if path in wanted:
+            results[display] = result
+    return results
 
 
 def errors(findings: Sequence[Finding]) -> list[Finding]:
     """The findings that block a push."""
     return [f for f in findings if f.level == "error"]
+
+
+def fail_on_level(value: str) -> str:
+    """`value` if it names a level findings can block at, else a one-line error."""
+    if value not in LEVELS:
+        raise SupadeployError(f"--fail-on must be one of {', '.join(LEVELS)}, not {value!r}")
+    return value
+
+
+def blocking(findings: Sequence[Finding], fail_on: str = "error") -> list[Finding]:
+    """The findings at or above `fail_on` (error or warn)."""
+    floor = LEVELS.index(fail_on_level(fail_on))
+    return [f for f in findings if f.level in LEVELS and LEVELS.index(f.level) >= floor]
 
 
 def in_github_actions() -> bool:
@@ -419,12 +857,5 @@ def in_github_actions() -> bool:
 
 def split_statements(text: str) -> list[tuple[int, str]]:
     """The file's statements with the line each starts on, split by the real PostgreSQL parser."""
-    encoded = text.encode()
-    spans = []
-    for raw in pglast.parse_sql(text):
-        start = raw.stmt_location or 0
-        end = start + raw.stmt_len if raw.stmt_len else len(encoded)
-        chunk = encoded[start:end].decode()
-        lead = len(chunk) - len(chunk.lstrip())
-        spans.append((encoded[:start].count(b"\n") + chunk[:lead].count("\n") + 1, chunk.strip()))
-    return spans
+    index = LineIndex(text)
+    return [(index.line(start), text[start:end].strip()) for _, start, end in _spans(text)]
