@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import bisect
 import json
 import os
 import re
@@ -14,10 +13,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import pglast
-from pglast import ast
-from pglast.enums import GrantTargetType, ObjectType, TransactionStmtKind
 
 from supadeploy.anon_predicates import anon_can_pass
 from supadeploy.errors import SupadeployError
@@ -31,10 +26,8 @@ from supadeploy.schema_model import (
     Name,
     SchemaModel,
     do_block_statements,
-    names,
-    qualified,
-    role_names,
 )
+from supadeploy.sql_tree import Node, Offsets, ParseError, fields, kind, names, parse, qualified, role_names
 
 SQUAWK_CONFIG = ".squawk.toml"
 SUPPRESS = re.compile(
@@ -43,6 +36,16 @@ SUPPRESS = re.compile(
 )
 DEFAULT_EXPOSED = ("public", "graphql_public")
 PER_ROW_CALLS = {("auth", "uid"), ("auth", "jwt"), ("auth", "role"), ("auth", "email"), ("current_setting",)}
+TRANSACTION_CONTROL = frozenset(
+    {
+        "TRANS_STMT_BEGIN",
+        "TRANS_STMT_START",
+        "TRANS_STMT_COMMIT",
+        "TRANS_STMT_ROLLBACK",
+        "TRANS_STMT_PREPARE",
+        "TRANS_STMT_COMMIT_PREPARED",
+    }
+)
 WRITE_PRIVILEGES = {"insert", "update", "delete", "truncate", "all"}
 # Writes through these schemas change sign-in or stored files, whatever their RLS.
 PROTECTED_SCHEMAS = ("auth", "storage")
@@ -193,10 +196,18 @@ def exposed_schemas(project: Project) -> tuple[str, ...]:
 class Statement:
     """One parsed statement with the line its first token is on and the rules suppressed for it."""
 
-    node: Any
+    node: Node
     line: int
     suppressed: frozenset[str]
-    source: str = ""
+    source: str
+    # The node's type ("CreateStmt") and fields, named once: every rule reads them.
+    kind: str
+    fields: Node
+
+    @classmethod
+    def of(cls, node: Node, line: int, suppressed: frozenset[str] = frozenset(), source: str = "") -> Statement:
+        """A statement from its parse tree node."""
+        return cls(node, line, suppressed, source, kind(node), fields(node))
 
 
 @dataclass(frozen=True)
@@ -207,18 +218,7 @@ class ParsedFile:
     problems: list[Finding]
     file_wide: frozenset[str]
     parsed: bool = True
-
-
-class LineIndex:
-    """Line numbers for character offsets (pglast reports offsets in characters, not bytes)."""
-
-    def __init__(self, text: str) -> None:
-        """Remember where every line break is."""
-        self.breaks = [i for i, ch in enumerate(text) if ch == "\n"]
-
-    def line(self, offset: int) -> int:
-        """The 1-based line holding the character at `offset`."""
-        return bisect.bisect_left(self.breaks, offset) + 1
+    lines: int = 0
 
 
 def first_token(text: str, start: int, end: int) -> int:
@@ -244,49 +244,45 @@ def first_token(text: str, start: int, end: int) -> int:
     return min(position, end)
 
 
-def _spans(text: str) -> list[tuple[Any, int, int]]:
-    """(raw statement, start, end) in characters; the start skips leading blanks and comments."""
-    spans = []
-    for raw in pglast.parse_sql(text):
-        start = raw.stmt_location or 0
-        end = start + raw.stmt_len if raw.stmt_len else len(text)
-        spans.append((raw, first_token(text, start, end), end))
-    return spans
-
-
 def parse_file(text: str, display: str) -> ParsedFile:
     """Parse a file; collect per-statement and file-wide suppressions (with their own findings)."""
+    offsets = Offsets(text)
     try:
-        spans = _spans(text)
-    except pglast.parser.ParseError as exc:
+        raws = parse(text, offsets)
+    except ParseError as exc:
         # args: (message, 0-based character offset of the offending token)
         location = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else 0
-        line = LineIndex(text).line(max(location, 0))
+        line = offsets.line(max(location, 0))
         finding = _finding("syntax-error", display, line, f"PostgreSQL cannot parse this file: {exc.args[0]}")
         return ParsedFile([], [finding], frozenset(), parsed=False)
-    index = LineIndex(text)
-    lines = text.splitlines()
+    suppressions = "supadeploy-ignore" in text
+    lines = text.splitlines() if suppressions else []
     problems: list[Finding] = []
     file_wide: set[str] = set()
-    for number, line in enumerate(lines, start=1):
-        rules, whole_file, trouble = _suppression(line.strip(), display, number, whole_file_only=True)
-        problems.extend(trouble)
-        if whole_file:
-            file_wide.update(rules)
+    if "supadeploy-ignore-file" in text:
+        for number, line in enumerate(lines, start=1):
+            rules, whole_file, trouble = _suppression(line.strip(), display, number, whole_file_only=True)
+            problems.extend(trouble)
+            if whole_file:
+                file_wide.update(rules)
     statements: list[Statement] = []
-    for raw, start, end in spans:
-        first_line = index.line(start)
+    first_line, counted = 1, 0
+    for raw in raws:
+        start = first_token(text, raw.start, raw.end)
+        # Statements come in order: count line breaks from the previous one only.
+        first_line += text.count("\n", counted, start)
+        counted = start
         # Comment lines directly above a statement belong to it, as squawk reads its own ignores.
         suppressed: set[str] = set()
         above = first_line - 1
-        while above >= 1 and lines[above - 1].strip().startswith("--"):
+        while suppressions and above >= 1 and lines[above - 1].strip().startswith("--"):
             rules, whole_file, trouble = _suppression(lines[above - 1].strip(), display, above)
             if not whole_file:
                 problems.extend(trouble)
                 suppressed.update(rules)
             above -= 1
-        statements.append(Statement(raw.stmt, first_line, frozenset(suppressed), text[start:end]))
-    return ParsedFile(statements, problems, frozenset(file_wide))
+        statements.append(Statement.of(raw.node, first_line, frozenset(suppressed), text[start : raw.end]))
+    return ParsedFile(statements, problems, frozenset(file_wide), lines=text.count("\n") + 1)
 
 
 def _suppression(
@@ -319,69 +315,75 @@ def _finding(rule: str, file: str, line: int, message: str) -> Finding:
     return Finding(rule, spec.level, file, line, message, spec.fix)
 
 
-def _per_row_calls(expression: Any) -> list[str]:
-    calls = []
-    stack: list[tuple[Any, bool]] = [(expression, False)]
+def _per_row_calls(expressions: list[Any]) -> list[str]:
+    """Per-row calls in policy predicates; a call inside a subquery runs once, so subqueries are skipped."""
+    calls: list[str] = []
+    stack = [e for e in expressions if e]
     while stack:
-        node, in_subquery = stack.pop()
-        if isinstance(node, tuple):
-            stack.extend((item, in_subquery) for item in node)
+        node = stack.pop()
+        if type(node) is list:
+            stack.extend(node)
             continue
-        if not isinstance(node, ast.Node):
+        if type(node) is not dict or "SubLink" in node:
             continue
-        if isinstance(node, ast.FuncCall) and not in_subquery:
-            name = names(node.funcname)
-            if name in PER_ROW_CALLS or name[-1:] == ("current_setting",):
-                calls.append(".".join(name) + "()")
-        nested = in_subquery or isinstance(node, ast.SubLink)
-        stack.extend((getattr(node, attribute), nested) for attribute in node)
+        call = node.get("FuncCall")
+        if call is not None:
+            called = names(call.get("funcname"))
+            if called in PER_ROW_CALLS or called[-1:] == ("current_setting",):
+                calls.append(".".join(called) + "()")
+        for value in node.values():
+            if type(value) is dict or type(value) is list:
+                stack.append(value)
     return calls
 
 
 # --- the checks -------------------------------------------------------------------------------
 
 
-def _rls_targets(node: Any) -> set[Name]:
-    if isinstance(node, ast.AlterTableStmt) and node.relation is not None:
-        if any(
-            isinstance(cmd, ast.AlterTableCmd) and cmd.subtype.name == "AT_EnableRowSecurity" for cmd in node.cmds or ()
-        ):
-            return {qualified(node.relation)}
-    if isinstance(node, ast.DoStmt):
+def _rls_targets(statement: Node) -> set[Name]:
+    name, node = kind(statement), fields(statement)
+    if name == "AlterTableStmt" and node.get("relation"):
+        if any(fields(c).get("subtype") == "AT_EnableRowSecurity" for c in node.get("cmds") or ()):
+            return {qualified(node["relation"])}
+    if name == "DoStmt":
         return {t for inner, _ in do_block_statements(node) for t in _rls_targets(inner)}
     return set()
 
 
-def _object_names(node: ast.GrantStmt) -> list[Name]:
-    return [qualified(o) for o in node.objects or () if isinstance(o, ast.RangeVar)]
+def _object_names(grant: Node) -> list[Name]:
+    return [qualified(o) for o in grant.get("objects") or () if kind(o) == "RangeVar"]
 
 
-def _created_relation(node: Any) -> tuple[Name, str, str] | None:
+def _created_relation(statement: Statement) -> tuple[Name, str, str] | None:
     """(name, privileges kind, what it is) for a table, view or sequence this statement creates."""
-    if isinstance(node, ast.CreateStmt) and node.relation is not None:
-        relation, kind, what = node.relation, "tables", "table"
-    elif isinstance(node, ast.ViewStmt) and node.view is not None:
-        relation, kind, what = node.view, "tables", "view"
-    elif isinstance(node, ast.CreateTableAsStmt) and node.into is not None:
-        relation = node.into.rel
-        kind, what = "tables", "materialized view" if node.objtype == ObjectType.OBJECT_MATVIEW else "table"
-    elif isinstance(node, ast.CreateSeqStmt) and node.sequence is not None:
-        relation, kind, what = node.sequence, "sequences", "sequence"
+    name, node = statement.kind, statement.fields
+    if name == "CreateStmt":
+        relation, privileges, what = node.get("relation"), "tables", "table"
+    elif name == "ViewStmt":
+        relation, privileges, what = node.get("view"), "tables", "view"
+    elif name == "CreateTableAsStmt":
+        relation = fields(node.get("into")).get("rel")
+        matview = node.get("objtype") == "OBJECT_MATVIEW"
+        privileges, what = "tables", "materialized view" if matview else "table"
+    elif name == "CreateSeqStmt":
+        relation, privileges, what = node.get("sequence"), "sequences", "sequence"
     else:
         return None
-    if relation.relpersistence == "t":
+    if not relation or fields(relation).get("relpersistence") == "t":
         return None
-    return qualified(relation), kind, what
+    return qualified(relation), privileges, what
 
 
-def _grants_api_access(node: Any, name: Name, kind: str) -> bool:
-    if not (isinstance(node, ast.GrantStmt) and node.is_grant and role_names(node.grantees) & (API_ROLES | {"public"})):
+def _grants_api_access(statement: Statement, name: Name, privileges: str) -> bool:
+    node = statement.fields
+    if statement.kind != "GrantStmt" or not node.get("is_grant"):
         return False
-    objtype = ObjectType.OBJECT_SEQUENCE if kind == "sequences" else ObjectType.OBJECT_TABLE
-    if node.objtype != objtype:
+    if not role_names(node.get("grantees")) & (API_ROLES | {"public"}):
         return False
-    if node.targtype == GrantTargetType.ACL_TARGET_ALL_IN_SCHEMA:
-        return any(isinstance(n, ast.String) and n.sval == name[0] for n in node.objects or ())
+    if node.get("objtype") != ("OBJECT_SEQUENCE" if privileges == "sequences" else "OBJECT_TABLE"):
+        return False
+    if node.get("targtype") == "ACL_TARGET_ALL_IN_SCHEMA":
+        return name[0] in names(node.get("objects"))
     return name in _object_names(node)
 
 
@@ -404,11 +406,15 @@ class _FunctionTouch:
 
 @dataclass
 class FileResult:
-    """The Supabase rules' findings for one file, and the lines squawk's new-table rules do not apply to."""
+    """The Supabase rules' findings for one file, and the line spans squawk's new-table rules do not apply to."""
 
     findings: list[Finding]
-    fresh_lines: set[int]
+    fresh_spans: list[tuple[int, int]]
     parsed: bool
+
+    def fresh(self, line: int) -> bool:
+        """Whether the line belongs to a statement that alters a table this file created."""
+        return any(start <= line < end for start, end in self.fresh_spans)
 
 
 class _FileCheck:
@@ -430,40 +436,39 @@ class _FileCheck:
 
     def run(self) -> FileResult:
         statements = self.parsed.statements
-        file_rls = {t for s in statements for t in _rls_targets(s.node)}
+        file_rls = {t for s in statements if s.kind in ("AlterTableStmt", "DoStmt") for t in _rls_targets(s.node)}
         several = len(statements) > 1
         created_here: set[Name] = set()
-        fresh_lines: set[int] = set()
+        fresh: list[tuple[int, int]] = []
         for position, statement in enumerate(statements):
-            node = statement.node
-            target = _altered_table(node)
+            target = _altered_table(statement)
             if target is not None and target in created_here:
-                end = statements[position + 1].line if position + 1 < len(statements) else statement.line + 10**6
-                fresh_lines.update(range(statement.line, end))
-            self.check(statement, statements[position + 1 :], file_rls, several=several)
-            if isinstance(node, ast.CreateStmt) and node.relation is not None:
-                created_here.add(qualified(node.relation))
-            existed = set(self.model.functions)
-            held = {k: frozenset(f.executors) for k, f in self.model.functions.items()} if _grants(node) else {}
-            for key in self.model.apply(node, statement.source):
-                self.note(key, statement, new=key not in existed, held=held.get(key, frozenset()))
+                end = statements[position + 1].line if position + 1 < len(statements) else self.parsed.lines + 1
+                fresh.append((statement.line, max(end, statement.line + 1)))
+            self.check(statement, statements, position, file_rls, several=several)
+            if statement.kind == "CreateStmt" and statement.fields.get("relation"):
+                created_here.add(qualified(statement.fields["relation"]))
+            for key in self.model.apply(statement.node, statement.source):
+                held = self.model.held_before.get(key, frozenset())
+                self.note(key, statement, new=self.model.created_new, held=held)
         self.check_functions()
-        return FileResult(self.found, fresh_lines, parsed=True)
+        return FileResult(self.found, fresh, parsed=True)
 
     def note(self, key: FunctionKey, statement: Statement, *, new: bool, held: frozenset[str]) -> None:
         """Remember what this statement did to the function, for the checks at the end of the file."""
         touch = self.touched.setdefault(key, _FunctionTouch())
-        node, function = statement.node, self.model.functions[key]
-        if isinstance(node, ast.CreateFunctionStmt):
+        function, node = self.model.functions[key], statement.fields
+        if statement.kind == "CreateFunctionStmt":
             touch.created_at, touch.created_new = statement, new
             # CREATE OR REPLACE sets every property anew.
             touch.definer_at = statement if function.definer else None
-        elif isinstance(node, ast.AlterFunctionStmt):
-            made_definer = any(a.defname == "security" for a in node.actions or ()) and function.definer
+        elif statement.kind == "AlterFunctionStmt":
+            made_definer = function.definer and any(
+                fields(a).get("defname") == "security" for a in node.get("actions") or ()
+            )
             touch.definer_at = statement if made_definer else touch.definer_at
-        elif isinstance(node, ast.GrantStmt) and node.is_grant:
-            roles = role_names(node.grantees)
-            touch.granted_to |= roles
+        elif statement.kind == "GrantStmt" and node.get("is_grant"):
+            touch.granted_to |= role_names(node.get("grantees"))
             # Only a grant that gives callers what they did not hold opens anything.
             if not held & CALLER_ROLES and function.executors & CALLER_ROLES:
                 touch.callers_granted_at = statement
@@ -472,74 +477,78 @@ class _FileCheck:
 
     # --- statement by statement ---------------------------------------------------------------
 
-    def check(self, statement: Statement, after: Sequence[Statement], file_rls: set[Name], *, several: bool) -> None:
-        node = statement.node
-        exposed = self.settings.exposed
-        if isinstance(node, ast.CreateStmt) and node.relation is not None and node.relation.relpersistence != "t":
-            table = qualified(node.relation)
-            # CREATE TABLE IF NOT EXISTS on a table an earlier migration created does nothing.
-            already = node.if_not_exists and table in self.model.tables
-            if table[0] in exposed and table not in file_rls and not already:
-                before = len(self.found)
-                self.report(
-                    statement,
-                    "rls-not-enabled",
-                    f"table {table[0]}.{table[1]} is exposed by the Data API but this migration does not enable RLS",
-                )
-                if len(self.found) > before:
-                    self.reported_open.add(table)
-        if (created := _created_relation(node)) is not None:
-            self.check_api_grant(statement, created, after)
-        if isinstance(node, ast.GrantStmt) and node.is_grant:
-            self.check_anon_write(statement, node, file_rls)
-        elif isinstance(node, ast.CreatePolicyStmt):
-            self.check_policy(statement, node)
-        elif isinstance(node, ast.LockStmt):
+    def check(
+        self, statement: Statement, statements: list[Statement], position: int, file_rls: set[Name], *, several: bool
+    ) -> None:
+        name, node = statement.kind, statement.fields
+        if name == "CreateStmt":
+            self.check_rls(statement, file_rls)
+        if name in ("CreateStmt", "ViewStmt", "CreateTableAsStmt", "CreateSeqStmt"):
+            created = _created_relation(statement)
+            if created is not None:
+                self.check_api_grant(statement, created, statements[position + 1 :])
+        if name == "GrantStmt" and node.get("is_grant"):
+            self.check_anon_write(statement, file_rls)
+        elif name == "CreatePolicyStmt":
+            self.check_policy(statement)
+        elif name == "LockStmt":
             self.report(
                 statement,
                 "lock-table",
                 "LOCK TABLE fails under the Supabase CLI (3.1.0 adds no transaction block around a file): "
                 "SQLSTATE 25P01, LOCK TABLE can only be used in transaction blocks",
             )
-        elif isinstance(node, ast.TransactionStmt) and node.kind in (
-            TransactionStmtKind.TRANS_STMT_BEGIN,
-            TransactionStmtKind.TRANS_STMT_START,
-            TransactionStmtKind.TRANS_STMT_COMMIT,
-            TransactionStmtKind.TRANS_STMT_ROLLBACK,
-            TransactionStmtKind.TRANS_STMT_PREPARE,
-            TransactionStmtKind.TRANS_STMT_COMMIT_PREPARED,
-        ):
+        elif name == "TransactionStmt" and node.get("kind") in TRANSACTION_CONTROL:
             self.report(
                 statement,
                 "transaction-control",
                 "transaction control inside a migration: the CLI then skips or half-applies what follows",
             )
-        elif isinstance(node, ast.IndexStmt) and node.concurrent and several:
+        elif name == "IndexStmt" and node.get("concurrent") and several:
             self.report(
                 statement,
                 "concurrently-not-alone",
                 "CREATE INDEX CONCURRENTLY cannot run in the one implicit transaction the CLI applies a file in",
             )
-        elif isinstance(node, ast.AlterEnumStmt) and node.newVal and several:
+        elif name == "AlterEnumStmt" and node.get("newVal") and several:
             self.report(
                 statement,
                 "enum-value-not-alone",
                 "a value added by ALTER TYPE ... ADD VALUE cannot be used until its transaction commits",
             )
 
-    def check_anon_write(self, statement: Statement, node: ast.GrantStmt, file_rls: set[Name]) -> None:
-        privileges = {p.priv_name for p in node.privileges or ()} or {"all"}
+    def check_rls(self, statement: Statement, file_rls: set[Name]) -> None:
+        relation = statement.fields.get("relation")
+        if not relation or fields(relation).get("relpersistence") == "t":
+            return
+        table = qualified(relation)
+        # CREATE TABLE IF NOT EXISTS on a table an earlier migration created does nothing.
+        already = statement.fields.get("if_not_exists") and table in self.model.tables
+        if table[0] not in self.settings.exposed or table in file_rls or already:
+            return
+        before = len(self.found)
+        self.report(
+            statement,
+            "rls-not-enabled",
+            f"table {table[0]}.{table[1]} is exposed by the Data API but this migration does not enable RLS",
+        )
+        if len(self.found) > before:
+            self.reported_open.add(table)
+
+    def check_anon_write(self, statement: Statement, file_rls: set[Name]) -> None:
+        node = statement.fields
+        privileges = {fields(p).get("priv_name") for p in node.get("privileges") or ()} or {"all"}
         writes = privileges & WRITE_PRIVILEGES
-        grantees = role_names(node.grantees) & ANON_ROLES
-        if not writes or not grantees:
+        grantees = role_names(node.get("grantees")) & ANON_ROLES
+        if not writes or not grantees or node.get("objtype") != "OBJECT_TABLE":
             return
         who = "anon" if "anon" in grantees else "PUBLIC (anon included)"
         listed = ", ".join(sorted(writes))
-        # With RLS on, the policies decide what anon may write: this restates Supabase's default
+        # With RLS on, the policies decide what anon may write: the grant restates Supabase's default
         # privileges (as `supabase db diff` output does).
         guarded = file_rls | self.model.rls
-        if node.targtype == GrantTargetType.ACL_TARGET_ALL_IN_SCHEMA and node.objtype == ObjectType.OBJECT_TABLE:
-            schemas = {n.sval for n in node.objects or () if isinstance(n, ast.String)}
+        if node.get("targtype") == "ACL_TARGET_ALL_IN_SCHEMA":
+            schemas = set(names(node.get("objects")))
             open_tables = sorted(t for t in self.model.tables if t[0] in schemas and t not in guarded)
             if open_tables:
                 shown = ", ".join(f"{s}.{t}" for s, t in open_tables[:3])
@@ -549,7 +558,7 @@ class _FileCheck:
                     "anon-write-grant",
                     f"grants {listed} on all tables to {who}, among them {shown}{more} without RLS",
                 )
-        elif node.targtype == GrantTargetType.ACL_TARGET_OBJECT and node.objtype == ObjectType.OBJECT_TABLE:
+        elif node.get("targtype") == "ACL_TARGET_OBJECT":
             unguarded = [t for t in _object_names(node) if t not in guarded and t not in self.reported_open]
             if unguarded:
                 shown = ", ".join(f"{s}.{t}" for s, t in unguarded)
@@ -559,31 +568,37 @@ class _FileCheck:
                     f"grants {listed} on {shown} to {who}, and no migration up to here enables RLS on it",
                 )
 
-    def check_policy(self, statement: Statement, node: ast.CreatePolicyStmt) -> None:
-        roles = role_names(node.roles)
+    def check_policy(self, statement: Statement) -> None:
+        node = statement.fields
+        roles = role_names(node.get("roles"))
         everyone = not roles or "public" in roles
-        if everyone and node.permissive and not anon_can_pass(node):
+        policy = node.get("policy_name", "")
+        if everyone and node.get("permissive") and not anon_can_pass(node):
             self.report(
                 statement,
                 "policy-without-roles",
-                f"policy {node.policy_name!r} applies to every role, but only signed-in users can pass it: "
+                f"policy {policy!r} applies to every role, but only signed-in users can pass it: "
                 "PostgreSQL still evaluates it for anon requests",
             )
-        calls = _per_row_calls((node.qual, node.with_check))
+        # Those calls spell `auth` or `current_setting` in the text: most policies need no walk.
+        text = statement.source.lower()
+        calls = []
+        if "auth" in text or "current_setting" in text:
+            calls = _per_row_calls([node.get("qual"), node.get("with_check")])
         if calls:
             self.report(
                 statement,
                 "policy-per-row-call",
-                f"policy {node.policy_name!r} calls {', '.join(sorted(set(calls)))} once per row",
+                f"policy {policy!r} calls {', '.join(sorted(set(calls)))} once per row",
             )
 
-    def check_api_grant(self, statement: Statement, created: tuple[Name, str, str], after: Sequence[Statement]) -> None:
-        name, kind, what = created
+    def check_api_grant(self, statement: Statement, created: tuple[Name, str, str], after: list[Statement]) -> None:
+        name, privileges, what = created
         if self.settings.auto_expose_new_tables or name[0] not in self.settings.exposed:
             return
-        if self.model.default_roles(kind, name[0]) & (API_ROLES | {"public"}):
+        if self.model.default_roles(privileges, name[0]) & (API_ROLES | {"public"}):
             return
-        if any(_grants_api_access(later.node, name, kind) for later in after):
+        if any(_grants_api_access(later, name, privileges) for later in after):
             return
         self.report(
             statement,
@@ -653,10 +668,6 @@ class _FileCheck:
             )
 
 
-def _grants(node: Any) -> bool:
-    return isinstance(node, ast.GrantStmt) and node.is_grant
-
-
 def _who_grants_anon(executors: set[str]) -> str:
     if {"public", "anon"} <= executors:
         return "PUBLIC and Supabase's default privileges grant EXECUTE to anon"
@@ -665,11 +676,9 @@ def _who_grants_anon(executors: set[str]) -> str:
     return "PUBLIC holds EXECUTE, and anon with it"
 
 
-def _altered_table(node: Any) -> Name | None:
-    if isinstance(node, ast.AlterTableStmt) and node.relation is not None:
-        return qualified(node.relation)
-    if isinstance(node, ast.IndexStmt) and node.relation is not None:
-        return qualified(node.relation)
+def _altered_table(statement: Statement) -> Name | None:
+    if statement.kind in ("AlterTableStmt", "IndexStmt") and statement.fields.get("relation"):
+        return qualified(statement.fields["relation"])
     return None
 
 
@@ -693,7 +702,7 @@ def check_text(
         model = SchemaModel(auto_expose_new_tables=settings.auto_expose_new_tables)
     parsed = parse_file(text, display)
     if not parsed.parsed:
-        return FileResult(parsed.problems, set(), parsed=False)
+        return FileResult(parsed.problems, [], parsed=False)
     result = _FileCheck(parsed, display, settings, model).run()
     result.findings[:0] = parsed.problems
     return result
@@ -790,7 +799,7 @@ def _sift_squawk(findings: Iterable[Finding], results: dict[str, FileResult]) ->
                     )
                 )
             continue
-        if result is not None and finding.rule in FRESH_TABLE_RULES and finding.line in result.fresh_lines:
+        if result is not None and finding.rule in FRESH_TABLE_RULES and result.fresh(finding.line):
             continue
         kept.append(finding)
     return kept
@@ -818,15 +827,17 @@ def lint(project: Project, paths: Sequence[Path], *, squawk: bool = True) -> lis
 
 def _check_in_order(project: Project, paths: Sequence[Path], settings: ApiSettings) -> dict[str, FileResult]:
     """Walk the migration history in version order up to the last file linted; check only `paths`."""
-    wanted = {p.resolve() for p in paths}
-    history = {p.resolve() for p in project.migrations_dir.glob("*.sql")} if project.migrations_dir.is_dir() else set()
-    ordered = sorted(history | wanted, key=lambda p: (p.name, str(p)))
+    wanted = {os.path.abspath(p) for p in paths}
+    folder = project.migrations_dir
+    history = {os.path.abspath(p) for p in folder.glob("*.sql")} if folder.is_dir() else set()
+    ordered = sorted(history | wanted, key=lambda p: (os.path.basename(p), p))
     last = max((i for i, p in enumerate(ordered) if p in wanted), default=-1)
     model = SchemaModel(auto_expose_new_tables=settings.auto_expose_new_tables)
     results: dict[str, FileResult] = {}
+    root = str(project.root) + os.sep
     for path in ordered[: last + 1]:
-        display = _display(project, path)
-        result = check_text(path.read_text(), display, settings, model)
+        display = path.removeprefix(root) if path.startswith(root) else path
+        result = check_text(Path(path).read_text(), display, settings, model)
         if path in wanted:
             results[display] = result
     return results
@@ -857,5 +868,6 @@ def in_github_actions() -> bool:
 
 def split_statements(text: str) -> list[tuple[int, str]]:
     """The file's statements with the line each starts on, split by the real PostgreSQL parser."""
-    index = LineIndex(text)
-    return [(index.line(start), text[start:end].strip()) for _, start, end in _spans(text)]
+    offsets = Offsets(text)
+    spans = [(first_token(text, raw.start, raw.end), raw.end) for raw in parse(text, offsets)]
+    return [(offsets.line(start), text[start:end].strip()) for start, end in spans]
