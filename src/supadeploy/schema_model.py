@@ -348,12 +348,17 @@ class SchemaModel:
 
 
 def _targets(tree: Any) -> tuple[set[tuple[str, str]], set[tuple[str, ...]]]:
-    """Relations written (unresolved schema as "") and functions called, anywhere in a parse tree."""
+    """Relations an anon caller can write (unresolved schema as "") and functions called, in a parse tree.
+
+    An UPDATE or DELETE whose WHERE no anon request can pass (`where owner = auth.uid()`) writes
+    nothing for anon, so it is left out.
+    """
     writes: set[tuple[str, str]] = set()
     calls: set[tuple[str, ...]] = set()
     for name, node in walk(tree):
         if name in _WRITES:
-            if node.get("relation"):
+            where = node.get("whereClause") if name in ("UpdateStmt", "DeleteStmt") else None
+            if node.get("relation") and (where is None or TRUE in anon_outcomes(where)):
                 writes.add(qualified(node["relation"], default=""))
         elif name == "TruncateStmt":
             writes.update(qualified(r, default="") for r in node.get("relations") or ())
