@@ -8,11 +8,12 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from supadeploy.anon_predicates import anon_can_pass
 from supadeploy.errors import SupadeployError
@@ -720,30 +721,52 @@ def squawk_binary() -> str:
     return found
 
 
-def start_squawk(project: Project, paths: Sequence[Path]) -> subprocess.Popen[str]:
+@dataclass
+class SquawkRun:
+    """squawk running in its own process, its output going to files (a pipe would stall it when full)."""
+
+    process: subprocess.Popen[bytes]
+    stdout: IO[bytes]
+    stderr: IO[bytes]
+
+    def output(self, timeout: float = 300) -> tuple[str, str]:
+        """Wait for squawk; its stdout and stderr."""
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            raise SupadeployError(f"squawk did not finish within {timeout:.0f} s") from None
+        texts = []
+        for stream in (self.stdout, self.stderr):
+            stream.seek(0)
+            texts.append(stream.read().decode(errors="replace"))
+            stream.close()
+        return texts[0], texts[1]
+
+    def stop(self) -> None:
+        """End squawk (the Supabase rules failed) and drop its output."""
+        self.process.kill()
+        self.process.wait()
+        self.stdout.close()
+        self.stderr.close()
+
+
+def start_squawk(project: Project, paths: Sequence[Path]) -> SquawkRun:
     """Start squawk over the files with the project's .squawk.toml; it runs while the Supabase rules do."""
     argv = [squawk_binary(), "--reporter", "json", "--pg-version", "15"]
     config = project.root / SQUAWK_CONFIG
     if config.is_file():
         argv += ["--config", str(config)]
-    return subprocess.Popen(
-        [*argv, *map(str, paths)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        cwd=project.root,
+    stdout, stderr = tempfile.TemporaryFile(), tempfile.TemporaryFile()
+    process = subprocess.Popen(
+        [*argv, *map(str, paths)], stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL, cwd=project.root
     )
+    return SquawkRun(process, stdout, stderr)
 
 
-def squawk_findings(project: Project, running: subprocess.Popen[str]) -> list[Finding]:
+def squawk_findings(project: Project, running: SquawkRun) -> list[Finding]:
     """Squawk's JSON report as findings."""
-    try:
-        stdout, stderr = running.communicate(timeout=300)
-    except subprocess.TimeoutExpired:
-        running.kill()
-        running.communicate()
-        raise SupadeployError("squawk did not finish within 300 s") from None
+    stdout, stderr = running.output()
     try:
         results = json.loads(stdout or "[]")
     except json.JSONDecodeError:
@@ -816,8 +839,7 @@ def lint(project: Project, paths: Sequence[Path], *, squawk: bool = True) -> lis
         results = _check_in_order(project, paths, settings)
     except BaseException:
         if running is not None:
-            running.kill()
-            running.communicate()
+            running.stop()
         raise
     findings = [f for result in results.values() for f in result.findings]
     if running is not None:
