@@ -1,4 +1,4 @@
--- expect: policy-without-roles
+-- expect: policy-without-roles@4
 create table public.notes (id bigint primary key, owner uuid);
 alter table public.notes enable row level security;
 create policy "read own" on public.notes for select using (owner = (select auth.uid()));

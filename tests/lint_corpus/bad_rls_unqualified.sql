@@ -1,3 +1,3 @@
--- expect: rls-not-enabled
+-- expect: rls-not-enabled@2
 create table notes (id bigint primary key);
 alter table other enable row level security;

@@ -1,2 +1,2 @@
--- expect: syntax-error
+-- expect: syntax-error@2
 create tabel public.oops (id int);

@@ -1,3 +1,3 @@
--- expect: unknown-rule
+-- expect: unknown-rule@2
 -- supadeploy-ignore no-such-rule: because
 select 1;

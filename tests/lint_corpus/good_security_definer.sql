@@ -5,3 +5,4 @@ as $$ select 1 $$;
 create function public.plain() returns int
 language sql set search_path = ''
 as $$ select 1 $$;
+revoke execute on function public.plain() from public, anon;

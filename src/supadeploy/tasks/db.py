@@ -216,15 +216,17 @@ def show_findings(findings: Sequence[Finding]) -> None:
     help={
         "env": "Lint only the files not yet applied on this environment (default: every migration file).",
         "json": "Print JSON instead of a table.",
+        "fail_on": "Exit non-zero on findings at or above this level: error (default) or warn (warnings block too).",
     }
 )
 @reports_errors
-def lint(c: Context, env: str = "", json: bool = False) -> None:
+def lint(c: Context, env: str = "", json: bool = False, fail_on: str = "error") -> None:
     """Lint migration files: squawk plus Supabase rules (RLS, SECURITY DEFINER, grants, policies, transactions).
 
-    Rules: rls-not-enabled, security-definer-search-path, security-definer-exposed, anon-write-grant,
-    policy-without-roles, policy-per-row-call, transaction-control, concurrently-not-alone,
-    enum-value-not-alone, plus squawk's. Suppress one statement with the comment line
+    Errors: rls-not-enabled, security-definer-search-path, security-definer-exposed,
+    security-definer-anon-write, anon-write-grant, lock-table, transaction-control, concurrently-not-alone,
+    enum-value-not-alone. Warnings: policy-without-roles, policy-per-row-call, function-executable-by-anon,
+    api-grant-missing, plus squawk's. Suppress one statement with the comment line
     `-- supadeploy-ignore <rule>: <reason>` directly above it (`supadeploy-ignore-file` for the file).
     """
     from supadeploy import lint as migration_lint
@@ -232,9 +234,11 @@ def lint(c: Context, env: str = "", json: bool = False) -> None:
 
     proj = project()
     target = environment(proj, env) if env else None
+    fail_on = migration_lint.fail_on_level(fail_on)
     files = pending_files(proj, target)
     findings = migration_lint.lint(proj, [f.path for f in files])
     failing = migration_lint.errors(findings)
+    blocking = migration_lint.blocking(findings, fail_on)
     if json:
         print_json(
             {"files": [f.filename for f in files], "findings": [f.as_dict() for f in findings], "errors": len(failing)}
@@ -247,6 +251,8 @@ def lint(c: Context, env: str = "", json: bool = False) -> None:
         )
     if failing:
         raise ChecksFailed(f"{len(failing)} lint error(s)")
+    if blocking:
+        raise ChecksFailed(f"{len(blocking)} lint finding(s) at or above {fail_on}")
 
 
 @task(
