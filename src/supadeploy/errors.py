@@ -91,3 +91,7 @@ class ChecksumMismatch(SupadeployError):
             "undo the edit and put the change in a new migration (invoke db.new), or accept the file as "
             "applied with `invoke db.repair --env " + env + " --version <version> --status applied`"
         )
+
+
+class GitHubError(SupadeployError):
+    """The GitHub API refused or failed a request (the token is never part of the message)."""
