@@ -98,7 +98,7 @@ def build_report(project_dir: ProjectDir, conn: psycopg.Connection) -> PlanRepor
         applied_on="scratch copy of staging's history",
         exposure=tuple(changes),
         advisors=advisors,
-        pgtap=PgtapResult(True, "All tests successful."),
+        pgtap=PgtapResult(passed=True, summary="All tests successful."),
     )
 
 

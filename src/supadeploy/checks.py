@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from supadeploy.environments import Environment
-from supadeploy.errors import ConfigError, SupadeployError
+from supadeploy.errors import ConfigError, PgtapFailed, SupadeployError
 from supadeploy.project import Project
 from supadeploy.supabase_cli import LineSink, SupabaseCli, discard
 
@@ -116,4 +116,4 @@ def pgtap(project: Project, env: Environment, *, on_line: LineSink = discard) ->
             tail = (tail + [line])[-5:]
     if proc.returncode != 0:
         failed = next((ln for ln in reversed(tail) if "Result:" in ln or "Failed" in ln), f"exit {proc.returncode}")
-        raise SupadeployError(f"pgTAP tests failed on {env.name}: {failed.strip()}")
+        raise PgtapFailed(f"pgTAP tests failed on {env.name}: {failed.strip()}")

@@ -53,6 +53,10 @@ VARIABLES: dict[str, str] = {
     "GITHUB_ACTIONS": "Set by GitHub Actions: db.lint and db.push print annotations.",
     "GITHUB_ACTOR": "Set by GitHub Actions: recorded as who promoted.",
     "GITHUB_SHA": "Set by GitHub Actions: recorded as the promoted commit (else git rev-parse HEAD).",
+    "GITHUB_TOKEN": "gh.comment: the token that creates and updates the plan comment (never printed).",
+    "GITHUB_EVENT_PATH": "Set by GitHub Actions: gh.comment reads the pull request's number from the event.",
+    "GITHUB_REPOSITORY": "Set by GitHub Actions: owner/name of the repository gh.comment comments on.",
+    "GITHUB_API_URL": "Set by GitHub Actions: the REST API gh.comment calls (https; default api.github.com).",
 }
 
 

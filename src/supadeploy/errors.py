@@ -95,3 +95,7 @@ class ChecksumMismatch(SupadeployError):
 
 class GitHubError(SupadeployError):
     """The GitHub API refused or failed a request (the token is never part of the message)."""
+
+
+class PgtapFailed(SupadeployError):
+    """The pgTAP suite ran and at least one test failed."""

@@ -85,6 +85,7 @@ class PlanReport:
     advisors: AdvisorsDelta | None = None
     pgtap: PgtapResult | None = None
     not_run: Mapping[str, str] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
 
     @property
     def pending(self) -> tuple[str, ...]:
@@ -135,6 +136,7 @@ class PlanReport:
             "lint": [f.as_dict() for f in self.lint],
             "pgtap": None if self.pgtap is None else self.pgtap.as_dict(),
             "not_run": dict(self.not_run),
+            "notes": list(self.notes),
         }
 
     def markdown(self) -> str:
@@ -176,7 +178,12 @@ def _markdown(report: PlanReport) -> list[str]:
     risk = report.highest_risk
     files = len(report.locks)
     if not files:
-        return [f"### db.plan · {report.env}: nothing pending", "", f"Every migration file is applied on {report.env}."]
+        lines = [
+            f"### db.plan · {report.env}: nothing pending",
+            "",
+            f"Every migration file is applied on {report.env}.",
+        ]
+        return lines + [f"> ⚠️ {note}" for note in report.notes]
     out = [
         f"### db.plan · {report.env} · highest risk: {MARKS[risk]} **{risk.label.upper()}** · "
         f"{files} pending file{'s' if files != 1 else ''}",
@@ -196,6 +203,8 @@ def _markdown(report: PlanReport) -> list[str]:
         out.append("")
     out.append(" · ".join(_status(report)))
     out.append("")
+    for note in report.notes:
+        out += [f"> ⚠️ {note}", ""]
     out += _locks_details(report)
     out += _applies_details(report)
     out += _exposure_details(report)

@@ -35,6 +35,12 @@ _CREATED = re.compile(r"Created new migration at (?P<path>\S+\.sql)")
 LineSink = Callable[[str], None]
 
 
+def applying_file(line: str) -> str | None:
+    """The file named by the CLI's `Applying migration <file>...` line, else None."""
+    found = _APPLYING.match(line)
+    return found["file"] if found else None
+
+
 def discard(_line: str) -> None:
     """A LineSink that drops every line."""
 

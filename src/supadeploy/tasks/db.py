@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from invoke import task
@@ -12,6 +13,7 @@ from rich.table import Table
 from supadeploy import backups, checks, commands, environments, validation
 from supadeploy import drift as schema_drift
 from supadeploy import lint as migration_lint
+from supadeploy import plan as migration_plan
 from supadeploy.tasks.boundary import (
     cli,
     echo_cli,
@@ -293,3 +295,33 @@ def drift(c: Context, env: str = "local", scratch_url: str = "", json: bool = Fa
         out.print(f"{target.name}: {len(differences)} difference(s) from its migrations")
     if differences:
         raise Exit(f"error: {target.name} has drifted from its migrations ({len(differences)} difference(s))", code=1)
+
+
+@task(
+    name="plan",
+    help={
+        "env": ENV_HELP,
+        "markdown": "Print the report as Markdown, as posted on the pull request (the default).",
+        "json": "Print the report as JSON instead.",
+    },
+)
+@reports_errors
+def plan_(c: Context, env: str = "local", markdown: bool = False, json: bool = False) -> None:
+    """What the pending migrations would do: locks per statement, table sizes, risk, and whether they apply.
+
+    The environment is only read (history, catalog statistics). The files are rehearsed on a copy of it
+    where one can be made: then the report also has each file's time, the exposure delta for anon,
+    authenticated, service_role and PUBLIC, new advisor findings and the pgTAP result. Exits 1 when a
+    file fails, lint finds an error or pgTAP fails (the report is printed first).
+    """
+    if markdown and json:
+        raise Exit("error: --markdown and --json exclude each other", code=1)
+    proj = project()
+    target = environment(proj, env)
+    report = migration_plan.build_plan(proj, target, cli(proj), on_line=echo_cli)
+    if json:
+        print_json(report.as_dict())
+    else:
+        sys.stdout.write(report.markdown())
+    if not report.ok:
+        raise Exit(f"error: the plan for {target.name} found a blocking problem (see the report)", code=1)
