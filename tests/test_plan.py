@@ -77,6 +77,27 @@ def test_a_read_only_role_is_enough_and_nothing_is_claimed_that_did_not_run(
     assert "Plan-Only-42" not in ran.output
 
 
+def test_a_file_that_fails_on_the_copy_is_named_and_the_rest_is_not_claimed(
+    project_dir: ProjectDir, app_url: DbUrl
+) -> None:
+    with_repo_migrations(project_dir)
+    project_dir.add_migration("20990101000000", "fine", "comment on table public.projects is 'team projects';\n")
+    project_dir.add_migration("20990101000001", "broken", "alter table public.nope add column x int;\n")
+    project_dir.add_migration("20990101000002", "later", "comment on table public.teams is 'teams';\n")
+    project_dir.set_env("local", SUPABASE_DB_URL=app_url.raw)
+    ran = run_invoke(project_dir, "db.plan", "--env", "local", "--json")
+    assert ran.returncode == 1, ran.output
+    payload = json.loads(ran.stdout)
+    assert [(a["file"], a["ok"]) for a in payload["applies"]] == [
+        ("20990101000000_fine.sql", True),
+        ("20990101000001_broken.sql", False),
+        ("20990101000002_later.sql", None),
+    ]
+    assert 'relation "public.nope" does not exist' in payload["applies"][1]["reason"]
+    assert payload["exposure"] is None and payload["pgtap"] is None
+    assert payload["not_run"]["exposure"] == "a pending file does not apply"
+
+
 @pytest.fixture
 def conn_app(app_url: DbUrl):  # noqa: ANN201
     with psycopg.connect(app_url.raw, autocommit=True) as connection:

@@ -42,9 +42,9 @@ def build_plan(project: Project, env: Environment, cli: SupabaseCli, *, on_line:
     locks = tuple(ddl_locks.classify(paths, target))
     findings = tuple(lint.lint(project, paths))
     try:
-        with rehearsal.template_copy(env) as copy:
+        with rehearsal.template_copy(env) as copy, rehearsal.template_copy(env, "_before") as baseline:
             result = rehearsal.rehearse(
-                project, cli, copy, pending, schemas=lint.exposed_schemas(project), on_line=on_line
+                project, cli, copy, pending, schemas=lint.exposed_schemas(project), baseline=baseline, on_line=on_line
             )
     except rehearsal.CopyUnavailable as exc:
         return PlanReport(
