@@ -320,6 +320,12 @@ def test_sizes_come_from_the_catalog_statistics(lab: tuple[DbUrl, TargetTables])
     assert target.get("lab.child").constraints["child_parent_fk"].references == "lab.parent"  # type: ignore[union-attr]
     assert target.get("lab.parent").referenced_by == ("lab.child",)  # type: ignore[union-attr]
     assert "lab.posint" in target.constrained_domains
+    [reindex] = ddl_locks.classify_sql("reindex index lab.parent_note_idx", target)
+    assert {lock.size for lock in reindex.locks} == {ddl_locks.Size(100, parent.bytes)}  # the index's table
+    [again] = ddl_locks.classify_sql(
+        "alter table lab.parent add column if not exists n bigint default random()", target
+    )
+    assert again.locks[0].effect is Effect.NONE
     assert target.get("lab.loose").rows is None  # never analysed  # type: ignore[union-attr]
 
 

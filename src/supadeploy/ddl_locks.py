@@ -228,10 +228,14 @@ class _Catalog:
         self.domains: set[str] = set(target.constrained_domains)
 
     def size(self, relation: str) -> Size:
-        if relation in self.new:
+        """The table's size; for an index, its table's (an index lock holds up the table's queries)."""
+        owner = relation if relation in self.tables or relation in self.new else self.table_of_index(relation)
+        if owner is None:
+            return UNKNOWN_SIZE
+        if owner in self.new:
             return NEW_TABLE
-        table = self.tables.get(relation)
-        return Size(table.rows, table.bytes) if table else UNKNOWN_SIZE
+        table = self.tables[owner]
+        return Size(table.rows, table.bytes)
 
     def table_of_index(self, index: str) -> str | None:
         schema, _, name = index.partition(".")
@@ -548,7 +552,10 @@ class _Classifier:
         table = self.catalog.tables.get(relation)
         ae, sue = LockMode.ACCESS_EXCLUSIVE, LockMode.SHARE_UPDATE_EXCLUSIVE
         if sub == AlterTableType.AT_AddColumn:
-            self._add_column(cmd.def_, relation, found)
+            if cmd.missing_ok and table and cmd.def_.colname in table.columns:
+                found.lock(relation, ae, Effect.NONE, f"ADD COLUMN IF NOT EXISTS {cmd.def_.colname}: already there")
+            else:
+                self._add_column(cmd.def_, relation, found)
             return "ADD COLUMN"
         if sub == AlterTableType.AT_AlterColumnType:
             column = cmd.def_
