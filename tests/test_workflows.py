@@ -19,6 +19,7 @@ from invoke.parser import Parser
 from supadeploy import environments, settings
 
 from .conftest import REPO, ProjectDir, Server, clean_environ, database_from
+from .github_double import TOKEN, pull_request_event, serving
 
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))
 PINNED = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
@@ -42,7 +43,13 @@ def invoke_lines(workflow: dict) -> list[list[str]]:
 
 
 def test_every_expected_workflow_exists() -> None:
-    assert {p.name for p in WORKFLOWS} == {"ci.yml", "deploy-staging.yml", "promote-production.yml", "drift.yml"}
+    assert {p.name for p in WORKFLOWS} == {
+        "ci.yml",
+        "deploy-staging.yml",
+        "promote-production.yml",
+        "drift.yml",
+        "plan.yml",
+    }
 
 
 def test_workflows_match_githubs_schema() -> None:
@@ -95,6 +102,15 @@ def test_actions_pinned_permissions_minimal_secrets_only_through_env(path: Path)
     assert "secrets." not in "".join(step.get("run", "") for step in steps(workflow))
 
 
+def test_only_the_plan_job_may_write_and_only_its_pull_request_comment() -> None:
+    for path in WORKFLOWS:
+        for job in load(path)["jobs"].values():
+            if path.name == "plan.yml":
+                assert job["permissions"] == {"contents": "read", "pull-requests": "write"}
+            else:
+                assert "permissions" not in job, path.name
+
+
 @pytest.mark.parametrize("name", ["deploy-staging.yml", "promote-production.yml"])
 def test_deploys_never_cancel_a_running_deploy(name: str) -> None:
     workflow = load(REPO / ".github" / "workflows" / name)
@@ -112,7 +128,16 @@ def test_every_invoke_line_parses_against_the_real_tasks() -> None:
             parsed = parser.parse_argv(argv)  # raises ParseError on an unknown task or flag
             assert parsed, argv
             seen.update(context.name for context in parsed)
-    assert {"db.push", "db.lint", "db.drift", "env.promote", "local.start", "db.advisors"} <= seen
+    assert {
+        "db.push",
+        "db.lint",
+        "db.drift",
+        "env.promote",
+        "local.start",
+        "db.advisors",
+        "db.plan",
+        "gh.comment",
+    } <= seen
 
 
 def test_every_variable_the_workflows_pass_is_one_the_config_reads() -> None:
@@ -202,3 +227,49 @@ def test_the_workflows_deploy_and_promote_commands_run_end_to_end(
 def test_url_variables_for_builtin_environments() -> None:
     assert environments.url_variable("production") == "SUPABASE_DB_URL_PRODUCTION"
     assert environments.url_variable("qa-eu") == "SUPABASE_DB_URL_QA_EU"
+
+
+@pytest.mark.e2e
+def test_the_plan_workflow_posts_one_comment_and_updates_it(
+    checkout: ProjectDir, pg_server: Server, template_db: str, schema_template: str, tmp_path: Path
+) -> None:
+    plan_steps = [s for s in steps(load(REPO / ".github/workflows/plan.yml")) if "run" in s and s["name"] != "Set up"]
+    summary = tmp_path / "step-summary.md"
+    event = pull_request_event(tmp_path / "event.json")
+    with (
+        database_from(pg_server, template_db, "plstg") as staging,
+        database_from(pg_server, schema_template, "plprd") as production,
+        serving() as github,
+    ):
+        secrets = {
+            "STAGING_READONLY_DB_URL": staging.raw,
+            "PRODUCTION_READONLY_DB_URL": production.raw,
+            "GITHUB_TOKEN": TOKEN,
+        }
+        github.add("an earlier review comment")
+
+        def run_all(chosen: list[dict] = plan_steps) -> None:
+            for step in chosen:
+                env = clean_environ(
+                    GITHUB_ACTIONS="true",
+                    GITHUB_STEP_SUMMARY=str(summary),
+                    GITHUB_EVENT_PATH=str(event),
+                    GITHUB_REPOSITORY="acme/vision",
+                    GITHUB_API_URL=github.base_url,
+                )
+                for key, value in (step.get("env") or {}).items():
+                    env[key] = secrets[re.search(r"secrets\.([A-Z_]+)", value).group(1)]  # type: ignore[union-attr]
+                done = run_step(checkout.root, step["run"], env)
+                assert done.returncode == 0, step["name"] + ": " + done.stdout + done.stderr
+                assert TOKEN not in done.stdout + done.stderr
+
+        run_all()
+        [comment] = [c for c in github.comments if c["body"].startswith("<!-- supadeploy:db.plan -->")]
+        body = comment["body"]
+        assert "### db.plan · staging · highest risk:" in body
+        assert "7 pending files" in body and "**Applies:** ✅ 7 of 7" in body
+        assert "### db.plan · production: nothing pending" in body
+        assert summary.read_text() == body.removeprefix("<!-- supadeploy:db.plan -->\n")
+        run_all(plan_steps[-1:])  # the next push: the same comment is updated
+        assert len(github.comments) == 2, "the second run stacked a comment instead of updating it"
+        assert [m for m, _ in github.calls].count("PATCH") == 1

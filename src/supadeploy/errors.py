@@ -209,3 +209,15 @@ class PromotionFailed(SupadeployError):
 
 class NovaImportError(SupadeployError):
     """The Nova source or the target is not what the import needs, or the import stopped."""
+
+
+class GitHubError(SupadeployError):
+    """The GitHub API refused or failed a request (the token is never part of the message)."""
+
+
+class PgtapFailed(ChecksFailed):
+    """The pgTAP suite ran and at least one test failed."""
+
+
+class CopyUnavailable(SupadeployError):
+    """No copy of the target could be made here; the reason says why."""

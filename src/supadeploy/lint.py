@@ -246,8 +246,8 @@ def parse_file(text: str, display: str) -> ParsedFile:
     problems: list[Finding] = []
     file_wide: set[str] = set()
     if "supadeploy-ignore-file" in text:
-        for number, line in enumerate(lines, start=1):
-            rules, whole_file, trouble = _suppression(line.strip(), display, number, whole_file_only=True)
+        for number, text_line in enumerate(lines, start=1):
+            rules, whole_file, trouble = _suppression(text_line.strip(), display, number, whole_file_only=True)
             problems.extend(trouble)
             if whole_file:
                 file_wide.update(rules)
@@ -523,7 +523,7 @@ class _FileCheck:
 
     def check_anon_write(self, statement: Statement, file_rls: set[Name]) -> None:
         node = statement.fields
-        privileges = {fields(p).get("priv_name") for p in node.get("privileges") or ()} or {"all"}
+        privileges = {str(fields(p).get("priv_name")) for p in node.get("privileges") or ()} or {"all"}
         writes = privileges & WRITE_PRIVILEGES
         grantees = role_names(node.get("grantees")) & ANON_ROLES
         if not writes or not grantees or node.get("objtype") != "OBJECT_TABLE":

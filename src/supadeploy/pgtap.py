@@ -6,7 +6,7 @@ from pathlib import Path
 
 from supadeploy import pgtools
 from supadeploy.environments import Environment
-from supadeploy.errors import ChecksFailed, ConfigError
+from supadeploy.errors import ConfigError, PgtapFailed
 from supadeploy.pgtools import LineSink, discard
 from supadeploy.project import Project
 
@@ -45,4 +45,4 @@ def pgtap(project: Project, env: Environment, *, on_line: LineSink = discard) ->
     )
     if done.returncode != 0:
         failed = next((ln for ln in reversed(tail) if "Result:" in ln or "Failed" in ln), f"exit {done.returncode}")
-        raise ChecksFailed(f"pgTAP tests failed on {env.name}: {failed.strip()}")
+        raise PgtapFailed(f"pgTAP tests failed on {env.name}: {failed.strip()}")

@@ -210,6 +210,10 @@ GITHUB_ACTIONS = "GITHUB_ACTIONS"
 GITHUB_STEP_SUMMARY = "GITHUB_STEP_SUMMARY"
 GITHUB_ACTOR = "GITHUB_ACTOR"
 GITHUB_SHA = "GITHUB_SHA"
+GITHUB_TOKEN = "GITHUB_TOKEN"
+GITHUB_API_URL = "GITHUB_API_URL"
+GITHUB_REPOSITORY = "GITHUB_REPOSITORY"
+GITHUB_EVENT_PATH = "GITHUB_EVENT_PATH"
 
 
 @dataclass(frozen=True)
@@ -223,6 +227,10 @@ class ProcessSettings:
     step_summary: str | None = None
     actor: str | None = None
     sha: str | None = None
+    github_token: str | None = field(default=None, repr=False)
+    github_api_url: str | None = None
+    github_repository: str | None = None
+    github_event_path: str | None = None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> ProcessSettings:
@@ -235,6 +243,10 @@ class ProcessSettings:
             step_summary=environ.get(GITHUB_STEP_SUMMARY) or None,
             actor=environ.get(GITHUB_ACTOR) or None,
             sha=environ.get(GITHUB_SHA) or None,
+            github_token=environ.get(GITHUB_TOKEN) or None,
+            github_api_url=environ.get(GITHUB_API_URL) or None,
+            github_repository=environ.get(GITHUB_REPOSITORY) or None,
+            github_event_path=environ.get(GITHUB_EVENT_PATH) or None,
         )
 
 

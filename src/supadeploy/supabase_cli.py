@@ -237,6 +237,12 @@ def push_failure(lines: Sequence[str], started: Sequence[str]) -> PushFailed:
     return PushFailed(file=failing, statement=statement, detail=detail, applied=tuple(started[:-1]))
 
 
+def applying_file(line: str) -> str | None:
+    """The file named by the CLI's `Applying migration <file>...` line, else None."""
+    found = _APPLYING.match(line)
+    return found["file"] if found else None
+
+
 def find_cli(project: Project, environ: Mapping[str, str] | None = None) -> SupabaseCli:
     """Locate the CLI: $SUPADEPLOY_SUPABASE_BIN, node_modules/.bin (project, then toolkit), then PATH."""
     explicit = ProcessSettings.from_environ(os.environ if environ is None else environ).supabase_bin

@@ -333,3 +333,38 @@ def drift(c: Context, env: str = "local", scratch_url: str = "", json: bool = Fa
         out.print(f"{target.name}: {len(differences)} difference(s) from its migrations")
     if differences:
         raise ChecksFailed(f"{target.name} has drifted from its migrations ({len(differences)} difference(s))")
+
+
+@task(
+    name="plan",
+    help={
+        "env": ENV_HELP,
+        "markdown": "Print the report as Markdown, as posted on the pull request (the default).",
+        "json": "Print the report as JSON instead.",
+    },
+)
+@reports_errors
+def plan_(c: Context, env: str = "local", markdown: bool = False, json: bool = False) -> None:
+    """What the pending migrations would do: locks per statement, table sizes, risk, and whether they apply.
+
+    The environment is only read (history, catalog statistics). The files are rehearsed on a copy of it
+    where one can be made: then the report also has each file's time, the exposure delta for anon,
+    authenticated, service_role and PUBLIC, new advisor findings and the pgTAP result. Exits 1 when a
+    file fails, lint finds an error or pgTAP fails (the report is printed first).
+    """
+    import sys
+
+    from supadeploy.errors import ConfigError
+    from supadeploy.plan import build_plan
+
+    if markdown and json:
+        raise ConfigError("--markdown and --json exclude each other")
+    proj = project()
+    target = environment(proj, env)
+    report = build_plan(proj, target, cli(proj), on_line=echo_cli)
+    if json:
+        print_json(report.as_dict())
+    else:
+        sys.stdout.write(report.markdown())
+    if not report.ok:
+        raise ChecksFailed(f"the plan for {target.name} found a blocking problem (see the report)")
