@@ -5,11 +5,15 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
+
+from supadeploy.database import DbUrl, connect
 from supadeploy.environments import Environment
 from supadeploy.errors import ConfigError, SupadeployError
 from supadeploy.project import Project
@@ -74,17 +78,46 @@ def advisors(cli: SupabaseCli, env: Environment, *, kind: str = "all") -> list[F
     return sorted(findings, key=lambda f: (-LEVELS.index(f.level), f.name, f.detail))
 
 
+PGTAP_EXTENSIONS = (".sql", ".pg")
+
+
 def pgtap(project: Project, env: Environment, *, on_line: LineSink = discard) -> None:
-    """Run supabase/tests/**/*.sql with pg_prove; raises when a test fails."""
+    """Run supabase/tests with pg_prove as `supabase test db` does; raises when a test fails.
+
+    As the CLI does: pgTAP is created `with schema extensions` before the run (and dropped after,
+    unless it was there already), and every *.sql and *.pg file under supabase/tests runs.
+    """
     if env.protected:
         raise ConfigError(f"db.test writes test rows (rolled back) and is refused on protected {env.name}")
     folder = project.root / TESTS_DIR
-    files = sorted(str(p.relative_to(project.root)) for p in folder.rglob("*.sql")) if folder.is_dir() else []
-    if not files:
-        raise ConfigError(f"no pgTAP files in {TESTS_DIR}")
+    found = [p for p in folder.rglob("*") if p.suffix in PGTAP_EXTENSIONS] if folder.is_dir() else []
+    if not found:
+        raise ConfigError(f"no pgTAP files (*.sql, *.pg) in {TESTS_DIR}")
     prove = shutil.which("pg_prove")
     if not prove:
         raise SupadeployError("pg_prove not found: install libtap-parser-sourcehandler-pgtap-perl (scripts/bootstrap)")
+    with _pgtap_extension(env.url):
+        _prove(prove, folder, env, on_line)
+
+
+@contextmanager
+def _pgtap_extension(url: DbUrl) -> Iterator[None]:
+    """`create extension if not exists pgtap with schema extensions`, dropped afterwards if we created it."""
+    with connect(url) as conn:
+        existed = conn.execute("select exists (select from pg_extension where extname = 'pgtap')").fetchone()
+        try:
+            conn.execute("create extension if not exists pgtap with schema extensions")
+        except psycopg.Error as exc:
+            raise SupadeployError(f"cannot enable pgTAP on {url.where}: {exc.diag.message_primary or exc}") from None
+    try:
+        yield
+    finally:
+        if not (existed and existed[0]):
+            with connect(url) as conn:
+                conn.execute("drop extension if exists pgtap")
+
+
+def _prove(prove: str, folder: Path, env: Environment, on_line: LineSink) -> None:
     child = dict(os.environ)
     child.update(
         {
@@ -97,10 +130,11 @@ def pgtap(project: Project, env: Environment, *, on_line: LineSink = discard) ->
     child.pop("PGPASSWORD", None)
     if env.url.password is not None:
         child["PGPASSWORD"] = env.url.password
-    argv = [prove, "--verbose", "--failures", *files]
+    # The CLI's command line (internal/db/test), run from the tests folder as it does.
+    argv = [prove, "--ext", ".pg", "--ext", ".sql", "-r", "--verbose", "--failures", "."]
     proc = subprocess.Popen(
         argv,
-        cwd=project.root,
+        cwd=folder,
         env=child,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
-from psycopg import sql
 
 from supadeploy import environments, ledger, validation
 from supadeploy import lint as migration_lint
@@ -19,12 +18,11 @@ from supadeploy.database import (
     connect,
     push_lock,
     refuse_transaction_pooler,
-    run_sql_file,
     version_key,
 )
 from supadeploy.environments import Environment
 from supadeploy.errors import ConfigError, PushFailed, SupadeployError
-from supadeploy.local_backend import COMPAT_SQL, recorded_backend, run_docker
+from supadeploy.local_backend import recorded_backend, recreate_database, run_docker, setup_sql
 from supadeploy.migrations import MigrationFile, check_name, discover
 from supadeploy.project import Project
 from supadeploy.supabase_cli import LineSink, SupabaseCli, discard
@@ -290,12 +288,7 @@ def reset(project: Project, env: Environment, cli: SupabaseCli, *, on_line: Line
     if recorded_backend(project) == "docker":
         run_docker(cli, ["db", "reset"], on_line)
         return None
-    with connect(env.url.maintenance) as conn:
-        target = sql.Identifier(env.url.dbname)
-        conn.execute(sql.SQL("drop database if exists {} with (force)").format(target))
-        conn.execute(sql.SQL("create database {}").format(target))
-    with connect(env.url) as conn:
-        run_sql_file(conn, COMPAT_SQL)
+    recreate_database(env.url, extra_sql=setup_sql(project))
     seed = project.seed_file.is_file()
     # Reset replays files that were linted when they were first pushed.
     return push(project, env, cli, include_all=True, include_seed=seed, lint=False, on_line=on_line)

@@ -9,7 +9,7 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from rich.table import Table
 
-from supadeploy import backups, checks, commands, environments, validation
+from supadeploy import backups, checks, commands, db_lint, environments, validation
 from supadeploy import drift as schema_drift
 from supadeploy import lint as migration_lint
 from supadeploy.tasks.boundary import (
@@ -190,10 +190,12 @@ def show_findings(findings: tuple[migration_lint.Finding, ...] | list[migration_
     help={
         "env": "Lint only the files not yet applied on this environment (default: every migration file).",
         "json": "Print JSON instead of a table.",
+        "db": "Also check the functions of the --env database (default local) with plpgsql_check, as "
+        "`supabase db lint` does: warnings are shown, errors fail.",
     }
 )
 @reports_errors
-def lint(c: Context, env: str = "", json: bool = False) -> None:
+def lint(c: Context, env: str = "", json: bool = False, db: bool = False) -> None:
     """Lint migration files: squawk plus Supabase rules (RLS, SECURITY DEFINER, grants, policies, transactions).
 
     Rules: rls-not-enabled, security-definer-search-path, security-definer-exposed, anon-write-grant,
@@ -205,6 +207,8 @@ def lint(c: Context, env: str = "", json: bool = False) -> None:
     target = environment(proj, env) if env else None
     files = commands.files_to_lint(proj, target)
     findings = migration_lint.lint(proj, [f.path for f in files])
+    if db:
+        findings += [i.as_finding() for i in db_lint.lint_functions((target or environment(proj, "local")).url)]
     failing = migration_lint.errors(findings)
     if json:
         print_json(
