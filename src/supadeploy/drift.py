@@ -18,7 +18,7 @@ from supadeploy.backups import MANAGED_SCHEMAS
 from supadeploy.database import DbUrl, applied_migrations, connect
 from supadeploy.environments import Environment
 from supadeploy.errors import SupadeployError
-from supadeploy.local_backend import load_compat_into, shadow_database, shadow_for
+from supadeploy.local_backend import load_compat_into, setup_sql, shadow_database, shadow_for
 from supadeploy.migrations import discover
 from supadeploy.project import CONFIG_FILE, MIGRATIONS_DIR, Project, sql_file
 from supadeploy.supabase_cli import SupabaseCli
@@ -106,7 +106,7 @@ def _scratch_database(project: Project, env: Environment, override: str | None) 
     """
     shadow = None if override or env.settings.get("SUPADEPLOY_SCRATCH_URL") else shadow_for(project, env.settings)
     if shadow is not None:
-        with shadow_database(shadow) as url:
+        with shadow_database(shadow, extra_sql=setup_sql(project)) as url:
             yield url
         return
     server = _scratch_server(project, env, override)
@@ -116,7 +116,7 @@ def _scratch_database(project: Project, env: Environment, override: str | None) 
         with connect(maintenance) as admin:
             admin.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
         scratch = server.with_dbname(name)
-        load_compat_into(scratch)
+        load_compat_into(scratch, extra_sql=setup_sql(project))
         yield scratch
     finally:
         try:

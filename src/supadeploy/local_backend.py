@@ -507,7 +507,7 @@ def shadow_for(project: Project, settings: Mapping[str, str]) -> LocalCluster | 
 
 
 @contextmanager
-def shadow_database(shadow: LocalCluster) -> Iterator[DbUrl]:
+def shadow_database(shadow: LocalCluster, *, extra_sql: Sequence[str] = ()) -> Iterator[DbUrl]:
     """A fresh `postgres` database with the base schema on the shadow cluster, connected as postgres.
 
     Named postgres, so pg_cron (cron.database_name) can be created in it. The shadow stops afterwards
@@ -515,7 +515,7 @@ def shadow_database(shadow: LocalCluster) -> Iterator[DbUrl]:
     """
     started = shadow.start()
     try:
-        recreate_database(shadow.url)
+        recreate_database(shadow.url, extra_sql=extra_sql)
         yield shadow.url
     finally:
         if started:
