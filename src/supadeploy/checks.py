@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator, Mapping, Sequence
@@ -79,6 +80,8 @@ def advisors(cli: SupabaseCli, env: Environment, *, kind: str = "all") -> list[F
 
 
 PGTAP_EXTENSIONS = (".sql", ".pg")
+# psql's report of a statement that failed inside a test file: "psql:FILE:LINE: ERROR:  message".
+_PSQL_ERROR = re.compile(r"^psql:(?P<where>\S+): ERROR:\s+(?P<message>.*)$")
 
 
 def pgtap(project: Project, env: Environment, *, on_line: LineSink = discard) -> None:
@@ -143,11 +146,16 @@ def _prove(prove: str, folder: Path, env: Environment, on_line: LineSink) -> Non
     )
     assert proc.stdout is not None
     tail: list[str] = []
+    first_error = None
     with proc:
         for raw in proc.stdout:
             line = env.url.scrub(raw.rstrip("\n"))
             on_line(line)
             tail = (tail + [line])[-5:]
+            found = _PSQL_ERROR.match(line)
+            if found and first_error is None:
+                first_error = f"{found['where']}: {found['message'].strip()}"
     if proc.returncode != 0:
         failed = next((ln for ln in reversed(tail) if "Result:" in ln or "Failed" in ln), f"exit {proc.returncode}")
-        raise SupadeployError(f"pgTAP tests failed on {env.name}: {failed.strip()}")
+        cause = f" (first error: {first_error})" if first_error else ""
+        raise SupadeployError(f"pgTAP tests failed on {env.name}: {failed.strip()}{cause}")

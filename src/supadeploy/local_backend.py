@@ -228,6 +228,8 @@ class LocalCluster:
                     "-E",
                     "UTF8",
                     "--locale=C",
+                    # Test clusters skip initdb's final fsync, as they skip the server's.
+                    *([] if self.durable else ["--no-sync"]),
                 ],
                 timeout=300,
             )
@@ -489,7 +491,8 @@ def cluster_for(project: Project, settings: Mapping[str, str]) -> LocalCluster:
         port = int(settings.get(LOCAL_PORT_VARIABLE) or DEFAULT_LOCAL_PORT)
     except ValueError:
         raise LocalBackendError(f"{LOCAL_PORT_VARIABLE} must be a port number") from None
-    bindir = Path(settings["SUPADEPLOY_PG_BINDIR"]) if settings.get("SUPADEPLOY_PG_BINDIR") else None
+    # Found once here: every pg_ctl call would otherwise look for the binaries again.
+    bindir = Path(settings["SUPADEPLOY_PG_BINDIR"]) if settings.get("SUPADEPLOY_PG_BINDIR") else find_bindir()
     return LocalCluster(root=root, port=port, bindir=bindir)
 
 
