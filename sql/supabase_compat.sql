@@ -83,6 +83,14 @@ begin
       execute format('grant %I to %I', stale.grp, wanted.member);
     end loop;
   end loop;
+  -- PostgreSQL 16 made CREATEROLE need ADMIN OPTION on a role to grant or alter it. Supabase then
+  -- gives postgres ADMIN OPTION on the API roles (20250605172253_grant_with_admin_to_postgres_16_
+  -- and_above); supautils also lets postgres set the allowed settings (pgrst.*) on authenticator,
+  -- which takes ADMIN OPTION on authenticator here, with neither its privileges nor SET ROLE.
+  if current_setting('server_version_num')::int >= 160000 then
+    execute 'grant anon, authenticated, service_role to postgres with admin option';
+    execute 'grant authenticator to postgres with admin option, inherit false, set false';
+  end if;
 end
 $memberships$;
 

@@ -72,7 +72,7 @@ def test_postgres_resolves_extension_functions_unqualified(as_postgres: psycopg.
         ("create table auth.extras (id int)", "permission denied for schema auth"),
         ("create table storage.extras (id int)", "permission denied for schema storage"),
         ("create function public.f() returns int language c as 'f'", "permission denied for language c"),
-        ("create role sneaky superuser", "must be superuser to create superusers"),
+        ("create role sneaky superuser", "superuser"),
         ("create extension file_fdw", 'permission denied to create extension "file_fdw"'),
         ("alter system set work_mem = '1GB'", "permission denied"),
         ("create policy p on auth.instances for select to authenticated using (true)", "must be owner"),
@@ -132,5 +132,6 @@ def test_an_extension_supabase_offers_but_this_machine_lacks_is_named(as_postgre
     assert message.startswith('extension "pg_net" is not available on the Docker-free local database')
     assert "\n" not in message
     # A name Supabase does not offer keeps PostgreSQL's own error.
-    with pytest.raises(psycopg.Error, match='extension "no_such_thing" is not available'):
+    with pytest.raises(psycopg.Error, match="no_such_thing") as theirs:
         as_postgres.execute("create extension no_such_thing")
+    assert "Docker-free" not in str(theirs.value)

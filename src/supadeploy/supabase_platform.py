@@ -105,11 +105,13 @@ def observe(conn: psycopg.Connection) -> dict[str, Any]:
         if row is None:
             roles[name] = None
             continue
+        # From PostgreSQL 16 a grant may carry ADMIN OPTION alone (neither privileges nor SET ROLE).
+        member = "am.inherit_option or am.set_option" if conn.info.server_version >= 160000 else "true"
         member_of = [
             g
             for (g,) in conn.execute(
                 "select g.rolname from pg_auth_members am join pg_roles g on g.oid = am.roleid "
-                "join pg_roles m on m.oid = am.member where m.rolname = %s",
+                f"join pg_roles m on m.oid = am.member where m.rolname = %s and ({member})",
                 (name,),
             )
         ]
