@@ -287,6 +287,9 @@ security definer
 set search_path = ''
 as $$
 begin
+  -- The flags are settings anyone can set: start each statement from a clean slate.
+  perform pg_catalog.set_config('supadeploy.extension_borrowed', '', true);
+  perform pg_catalog.set_config('supadeploy.extension_role', '', true);
   if session_user <> 'postgres'
      or pg_catalog.cardinality(extensions.supadeploy_platform_extensions()) = 0
      or pg_catalog.pg_has_role('postgres', 'supabase_admin', 'MEMBER') then
@@ -374,7 +377,7 @@ security definer
 set search_path = ''
 as $$
 begin
-  if pg_catalog.current_setting('supadeploy.extension_borrowed', true) = 'on' then
+  if session_user = 'postgres' and pg_catalog.current_setting('supadeploy.extension_borrowed', true) = 'on' then
     perform pg_catalog.set_config('supadeploy.extension_borrowed', '', true);
     revoke supabase_admin from postgres;
   end if;
@@ -459,6 +462,8 @@ as $$
 declare
   owner_role text;
 begin
+  -- The list is a setting anyone can set: start each statement from a clean slate.
+  perform pg_catalog.set_config('supadeploy.policy_grants_borrowed', '', true);
   if session_user <> 'postgres' then
     return;
   end if;
@@ -489,7 +494,7 @@ declare
   owner_role text;
   refused regclass;
 begin
-  if borrowed is null then
+  if borrowed is null or session_user <> 'postgres' then
     return;
   end if;
   perform pg_catalog.set_config('supadeploy.policy_grants_borrowed', '', true);
@@ -500,7 +505,12 @@ begin
   where pg_catalog.pg_get_userbyid(c.relowner) = any (pg_catalog.string_to_array(borrowed, ','))
     and not p.polrelid = any (extensions.supadeploy_policy_granted_tables())
   limit 1;
-  foreach owner_role in array pg_catalog.string_to_array(borrowed, ',') loop
+  for owner_role in
+    select distinct pg_catalog.pg_get_userbyid(c.relowner)
+    from pg_catalog.pg_class c
+    where c.oid = any (extensions.supadeploy_policy_granted_tables())
+      and pg_catalog.pg_get_userbyid(c.relowner) = any (pg_catalog.string_to_array(borrowed, ','))
+  loop
     execute pg_catalog.format('revoke %I from postgres', owner_role);
   end loop;
   if refused is not null then
@@ -520,7 +530,7 @@ declare
   borrowed text := nullif(pg_catalog.current_setting('supadeploy.policy_grants_borrowed', true), '');
   refused text;
 begin
-  if borrowed is null then
+  if borrowed is null or session_user <> 'postgres' then
     return;
   end if;
   select d.address_names[1] || '.' || d.address_names[2] into refused

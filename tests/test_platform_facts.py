@@ -135,3 +135,18 @@ def test_an_extension_supabase_offers_but_this_machine_lacks_is_named(as_postgre
     with pytest.raises(psycopg.Error, match="no_such_thing") as theirs:
         as_postgres.execute("create extension no_such_thing")
     assert "Docker-free" not in str(theirs.value)
+
+
+def test_the_borrowing_flags_cannot_be_set_from_outside(as_postgres: psycopg.Connection) -> None:
+    # The triggers keep their state in settings anyone may set: a planted value must not become a role.
+    with as_postgres.transaction():
+        as_postgres.execute("set local supadeploy.extension_role = 'supabase_admin'")
+        as_postgres.execute("set local supadeploy.policy_grants_borrowed = 'anon'")
+        as_postgres.execute("set local role authenticated")
+        as_postgres.execute("create extension if not exists pgcrypto with schema extensions")
+        assert as_postgres.execute("select current_user").fetchone() == ("authenticated",)
+        as_postgres.execute("reset role")
+    member = as_postgres.execute(
+        "select pg_has_role('postgres', 'supabase_admin', 'member'), pg_has_role('postgres', 'anon', 'member')"
+    ).fetchone()
+    assert member == (False, True)
