@@ -14,9 +14,8 @@ sys.path.insert(0, str(ROOT / "src"))
 import psycopg  # noqa: E402
 from psycopg import sql  # noqa: E402
 
-from supadeploy.database import run_sql_file  # noqa: E402
 from supadeploy.dburl import DbUrl  # noqa: E402
-from supadeploy.local_backend import LocalCluster, free_port  # noqa: E402
+from supadeploy.local_backend import LocalCluster, apply_compat, free_port  # noqa: E402
 
 
 def server(url: str | None, stack: ExitStack) -> DbUrl:
@@ -29,7 +28,7 @@ def server(url: str | None, stack: ExitStack) -> DbUrl:
     cluster = LocalCluster(root=root, port=free_port(), durable=False)
     cluster.start()
     stack.callback(cluster.stop)
-    return cluster.url
+    return cluster.admin_url
 
 
 def fresh_db(server: DbUrl, name: str, *, compat: bool = True) -> DbUrl:
@@ -40,5 +39,5 @@ def fresh_db(server: DbUrl, name: str, *, compat: bool = True) -> DbUrl:
     url = server.with_dbname(name)
     if compat:
         with psycopg.connect(url.raw, autocommit=True) as conn:
-            run_sql_file(conn, "supabase_compat.sql")
+            apply_compat(conn)
     return url

@@ -3,6 +3,10 @@
 With SUPADEPLOY_TEST_DATABASE_URL set (a GitHub Actions service container, say) that
 server is used instead. Either way Supabase's base schema is loaded once into a template
 database, and each test gets its own database cloned from it by pytest-postgresql's janitor.
+
+As on Supabase, databases belong to postgres, which is not a superuser: the URLs tests push
+to are postgres's (`db_url`, `database_from`); `Server.url` is the superuser (supabase_admin
+on the session's cluster) for what only the toolkit's own setup may do.
 """
 
 from __future__ import annotations
@@ -23,9 +27,8 @@ import psycopg.sql
 import pytest
 from pytest_postgresql.janitor import DatabaseJanitor
 
-from supadeploy.database import run_sql_file
 from supadeploy.dburl import DbUrl
-from supadeploy.local_backend import LocalCluster, free_port
+from supadeploy.local_backend import LocalCluster, apply_compat, free_port
 
 REPO = Path(__file__).resolve().parents[1]
 TEMPLATE_DB = "supadeploy_template"
@@ -34,10 +37,20 @@ _counter = itertools.count()
 
 @dataclass(frozen=True)
 class Server:
-    """Where the session's server listens, as the superuser (and the cluster, when we started it)."""
+    """Where the session's server listens: as the superuser, as postgres, and the cluster when we started it."""
 
     url: DbUrl
     cluster: LocalCluster | None = None
+    user_url: DbUrl | None = None
+
+    @property
+    def postgres(self) -> DbUrl:
+        """The postgres role's URL (the superuser's on a server without Supabase's roles)."""
+        return self.user_url or self.url
+
+    def admin(self, url: DbUrl) -> DbUrl:
+        """The superuser's URL for the database of url."""
+        return self.url.with_dbname(url.dbname)
 
 
 @pytest.fixture(scope="session")
@@ -52,14 +65,14 @@ def pg_server() -> Iterator[Server]:
     cluster = LocalCluster(root=root, port=free_port(), durable=False)
     cluster.start()
     try:
-        yield Server(cluster.url, cluster)
+        yield Server(cluster.admin_url, cluster, user_url=cluster.url)
     finally:
         cluster.stop()
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _janitor(server: Server, dbname: str, **kwargs: object) -> DatabaseJanitor:
-    url = server.url
+def _janitor(server: Server, dbname: str, *, as_superuser: bool = False, **kwargs: object) -> DatabaseJanitor:
+    url = server.url if as_superuser else server.postgres
     return DatabaseJanitor(
         user=url.user,
         host=url.host,
@@ -77,22 +90,22 @@ def template_db(pg_server: Server) -> Iterator[str]:
     janitor.drop()
     with janitor:
         with psycopg.connect(pg_server.url.with_dbname(TEMPLATE_DB).raw, autocommit=True) as conn:
-            run_sql_file(conn, "supabase_compat.sql")
+            apply_compat(conn)
         yield TEMPLATE_DB
 
 
 @pytest.fixture
 def db_url(pg_server: Server, template_db: str) -> Iterator[DbUrl]:
-    """A fresh database for one test, cloned from the template."""
+    """A fresh database for one test, cloned from the template, as postgres (its owner, as on Supabase)."""
     name = f"t{os.getpid()}_{next(_counter)}"
     with _janitor(pg_server, name, template_dbname=template_db):
-        yield pg_server.url.with_dbname(name)
+        yield pg_server.postgres.with_dbname(name)
 
 
 @pytest.fixture
-def conn(db_url: DbUrl) -> Iterator[psycopg.Connection]:
+def conn(pg_server: Server, db_url: DbUrl) -> Iterator[psycopg.Connection]:
     """An autocommit superuser connection to the test's database."""
-    with psycopg.connect(db_url.raw, autocommit=True) as connection:
+    with psycopg.connect(pg_server.admin(db_url).raw, autocommit=True) as connection:
         yield connection
 
 
@@ -198,7 +211,7 @@ def schema_template(pg_server: Server, template_db: str) -> Iterator[str]:
     janitor.drop()
     with janitor:
         repo = Project(REPO)
-        url = pg_server.url.with_dbname(SCHEMA_TEMPLATE_DB)
+        url = pg_server.postgres.with_dbname(SCHEMA_TEMPLATE_DB)
         env = Environment.for_url("local", url, source="tests")
         push(repo, env, find_cli(repo))
         yield SCHEMA_TEMPLATE_DB
@@ -206,10 +219,10 @@ def schema_template(pg_server: Server, template_db: str) -> Iterator[str]:
 
 @contextmanager
 def database_from(server: Server, template: str, prefix: str) -> Iterator[DbUrl]:
-    """A database cloned from a template, dropped afterwards."""
+    """A database cloned from a template (owned by postgres, its URL postgres's), dropped afterwards."""
     name = f"{prefix}{os.getpid()}_{next(_counter)}"
     with _janitor(server, name, template_dbname=template):
-        yield server.url.with_dbname(name)
+        yield server.postgres.with_dbname(name)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import psycopg
 
-from supadeploy.database import DbUrl
+from supadeploy.dburl import DbUrl
 
 AUTHENTICATOR_PASSWORD = "authenticator-test-password"
 

@@ -20,6 +20,8 @@ from .conftest import Server, database_from
 
 LAB = """
 create schema lab;
+-- postgres is no superuser (as on Supabase): a new owner needs CREATE on the schema.
+grant create on schema lab to authenticated;
 create table lab.parent (id int primary key, name varchar(20), amount numeric(10,2), at timestamp(3),
                          note text, n int);
 create table lab.child (id int primary key, parent_id int, code text);

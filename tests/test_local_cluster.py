@@ -45,6 +45,8 @@ def test_start_is_idempotent_status_reports_and_stop_stops(scratch_root: Path) -
         assert status.running and status.server_version and int(status.server_version.split(".")[0]) >= 15
         assert "****" in status.url and ":postgres@" not in status.url
         with psycopg.connect(cluster.url.raw) as conn:
+            me = conn.execute("select current_user, rolsuper from pg_roles where rolname = current_user").fetchone()
+            assert me == ("postgres", False)
             roles = {r for (r,) in conn.execute("select rolname from pg_roles")}
             assert {"anon", "authenticated", "service_role", "authenticator", "supabase_admin"} <= roles
             bypass = conn.execute("select rolbypassrls from pg_roles where rolname = 'service_role'").fetchone()
@@ -54,6 +56,11 @@ def test_start_is_idempotent_status_reports_and_stop_stops(scratch_root: Path) -
     finally:
         assert cluster.stop() is True
     assert cluster.stop() is False
+    assert cluster.status().running is False
+    # A cluster made before supabase_admin was its superuser (no layout record) is refused, with the way out.
+    (scratch_root / "cluster.json").unlink()
+    with pytest.raises(LocalBackendError, match=r"older supadeploy .*invoke db.backup.*invoke local.reset --yes"):
+        cluster.start()
     assert cluster.status().running is False
 
 

@@ -281,9 +281,12 @@ class _GoTrue(BaseHTTPRequestHandler):
         pass
 
 
-def test_create_users_on_a_supabase_project_goes_through_the_auth_admin_api(nova_source: DbUrl, target: DbUrl) -> None:
-    with psycopg.connect(target.raw, autocommit=True) as conn:
-        conn.execute("create table auth.schema_migrations (version text primary key)")  # GoTrue manages auth
+def test_create_users_on_a_supabase_project_goes_through_the_auth_admin_api(
+    nova_source: DbUrl, target: DbUrl, pg_server: Server
+) -> None:
+    # GoTrue manages auth: only a superuser (GoTrue's own migrations, here) creates tables there.
+    with psycopg.connect(pg_server.admin(target).raw, autocommit=True) as conn:
+        conn.execute("create table auth.schema_migrations (version text primary key)")
     with pytest.raises(nova.NovaImportError, match="SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY"):
         run(nova_source, target, create_users=True)
     handler = type("GoTrue", (_GoTrue,), {"target": target, "seen": []})
@@ -305,10 +308,10 @@ def test_create_users_on_a_supabase_project_goes_through_the_auth_admin_api(nova
 
 
 def test_the_task_reads_the_project_secrets_from_the_process_and_nova_from_the_env_file(
-    project_dir: ProjectDir, nova_source: DbUrl, target: DbUrl
+    project_dir: ProjectDir, nova_source: DbUrl, target: DbUrl, pg_server: Server
 ) -> None:
     # CI exports SUPABASE_URL and the secret key; they used to be read from .env files only, and ignored.
-    with psycopg.connect(target.raw, autocommit=True) as conn:
+    with psycopg.connect(pg_server.admin(target).raw, autocommit=True) as conn:
         conn.execute("create table auth.schema_migrations (version text primary key)")  # GoTrue manages auth
     project_dir.set_env("local", SUPABASE_DB_URL=target.raw, NOVA_DATABASE_URL=nova_source.raw)
     handler = type("GoTrue", (_GoTrue,), {"target": target, "seen": []})

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from supadeploy.database import DbUrl
+from supadeploy.dburl import DbUrl
 
 from . import world
 from .conftest import Server, database_from

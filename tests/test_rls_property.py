@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from supadeploy.database import DbUrl
+from supadeploy.dburl import DbUrl
 
 from . import world
 from .postgrest import authenticator_url, request, user

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -14,11 +15,11 @@ from psycopg import sql
 
 from supadeploy import environments
 from supadeploy.backups import MANAGED_SCHEMAS
-from supadeploy.database import applied_migrations, connect, run_sql_file
+from supadeploy.database import applied_migrations, connect
 from supadeploy.dburl import DbUrl
 from supadeploy.environments import Environment
 from supadeploy.errors import HistoryConflict, SupadeployError
-from supadeploy.local_backend import COMPAT_SQL
+from supadeploy.local_backend import load_compat_into, setup_sql, shadow_database, shadow_for
 from supadeploy.migrations import discover
 from supadeploy.project import CONFIG_FILE, MIGRATIONS_DIR, Project, sql_file
 from supadeploy.supabase_cli import SupabaseCli
@@ -82,29 +83,46 @@ def drift(project: Project, env: Environment, cli: SupabaseCli, *, scratch_url: 
     missing = [m.version for m in applied if m.version not in files]
     if missing:
         raise HistoryConflict(f"cannot rebuild {env.name}: no local file for applied version(s) {', '.join(missing)}")
-    server = _scratch_server(project, env, scratch_url)
-    name = f"supadeploy_drift_{os.getpid()}"
-    maintenance = server.maintenance
     workdir = Path(tempfile.mkdtemp(prefix="supadeploy-drift-"))
     try:
         (workdir / MIGRATIONS_DIR).mkdir(parents=True)
         shutil.copy(project.root / CONFIG_FILE, workdir / CONFIG_FILE)
         for migration in applied:
             shutil.copy(files[migration.version].path, workdir / MIGRATIONS_DIR / files[migration.version].filename)
+        with _scratch_database(project, env, scratch_url) as scratch:
+            if applied:
+                replace(cli, workdir=workdir).push(scratch, include_all=True)
+            with connect(scratch) as conn:
+                expected = snapshot(conn)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return compare(live, expected)
+
+
+@contextmanager
+def _scratch_database(project: Project, env: Environment, override: str | None) -> Iterator[DbUrl]:
+    """An empty database with Supabase's base schema, dropped (or emptied) afterwards.
+
+    On the shadow cluster when local is the Docker-free cluster and no scratch server is named (a
+    database named postgres, as pg_cron needs); else a new database on the scratch server.
+    """
+    shadow = None if override or env.settings.scratch_url else shadow_for(project, env.settings)
+    if shadow is not None:
+        with shadow_database(shadow, extra_sql=setup_sql(project)) as url:
+            yield url
+        return
+    server = _scratch_server(project, env, override)
+    name = f"supadeploy_drift_{os.getpid()}"
+    maintenance = server.maintenance
+    try:
         with connect(maintenance) as admin:
             admin.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
         scratch = server.with_dbname(name)
-        with connect(scratch) as conn:
-            run_sql_file(conn, COMPAT_SQL)
-        if applied:
-            replace(cli, workdir=workdir).push(scratch, include_all=True)
-        with connect(scratch) as conn:
-            expected = snapshot(conn)
+        load_compat_into(scratch, extra_sql=setup_sql(project))
+        yield scratch
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
         try:
             with connect(maintenance) as admin:
                 admin.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
         except SupadeployError:
             pass
-    return compare(live, expected)

@@ -72,6 +72,14 @@ def _clone(env: Environment) -> str | None:
     name = f"supadeploy_dryrun_{os.getpid()}"
     try:
         with _maintenance(env) as conn:
+            # PostgreSQL waits 5s for other sessions before refusing the copy; pg_cron's scheduler,
+            # connected to postgres for good, would make every local dry run wait that long.
+            busy = conn.execute(
+                "select exists (select from pg_stat_activity where datname = %s and pid <> pg_backend_pid())",
+                (env.url.dbname,),
+            ).fetchone()
+            if busy and busy[0]:
+                return None
             conn.execute(
                 sql.SQL("create database {} template {}").format(sql.Identifier(name), sql.Identifier(env.url.dbname))
             )

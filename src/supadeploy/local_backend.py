@@ -9,23 +9,47 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Sequence
+import tomllib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import psycopg
+from psycopg import sql
 
 from supadeploy.database import connect, run_sql_file, server_version
 from supadeploy.dburl import DbUrl
 from supadeploy.errors import LocalBackendError, SupadeployError
 from supadeploy.pgtools import LineSink, discard, find_bindir
-from supadeploy.project import Project
-from supadeploy.settings import DEFAULT_LOCAL_PORT, LOCAL_PASSWORD, Settings
+from supadeploy.project import CONFIG_FILE, Project
+from supadeploy.settings import DEFAULT_LOCAL_PORT, LOCAL_DEFAULT_SOURCE, LOCAL_PASSWORD, Settings
 from supadeploy.settings import LOCAL_PORT as LOCAL_PORT_VARIABLE
-from supadeploy.supabase_cli import SupabaseCli
+from supadeploy.supabase_cli import SupabaseCli, failure_reason
+from supadeploy.supabase_platform import facts
 
 SERVER_USER = "postgres"  # initdb and postgres refuse to run as root
-COMPAT_SQL = "supabase_compat.sql"
+ADMIN_USER = "supabase_admin"  # the superuser, as on Supabase; postgres is not one
+# Supabase's base schema, in order: roles and schemas, then Auth's tables, then Storage's.
+COMPAT_FILES = ("supabase_compat.sql", "supabase_auth.sql", "supabase_storage.sql")
+EXPOSURE_OFF_SQL = "exposure_off.sql"
 STATE_FILE = "backend.json"
+LAYOUT_FILE = "cluster.json"
+PLATFORM_EXTENSIONS_SETTING = "supadeploy.platform_extensions"
+LAYOUT = 2  # 1: postgres was the bootstrap superuser; 2: supabase_admin is, postgres is demoted
+DEFAULT_SHADOW_PORT = 54320
+# Roles `supabase start` gives the local password (CLI: internal/db/start/templates/schema.sql).
+LOGIN_ROLES = (
+    "postgres",
+    "authenticator",
+    "pgbouncer",
+    "supabase_auth_admin",
+    "supabase_storage_admin",
+    "supabase_replication_admin",
+    "supabase_read_only_user",
+)
 
 
 @dataclass(frozen=True)
@@ -84,8 +108,13 @@ class LocalCluster:
 
     @property
     def url(self) -> DbUrl:
-        """The postgres superuser's URL, as `supabase start` gives it."""
+        """The postgres role's URL, as `supabase start` gives it (not a superuser, as on Supabase)."""
         return DbUrl.parse(f"postgresql://postgres:{LOCAL_PASSWORD}@127.0.0.1:{self.port}/postgres")
+
+    @property
+    def admin_url(self) -> DbUrl:
+        """The superuser's URL (supabase_admin), for the toolkit's own setup."""
+        return DbUrl.parse(f"postgresql://{ADMIN_USER}:{LOCAL_PASSWORD}@127.0.0.1:{self.port}/postgres")
 
     @property
     def initialized(self) -> bool:
@@ -149,13 +178,15 @@ class LocalCluster:
                     "-D",
                     str(self.datadir),
                     "-U",
-                    "postgres",
+                    ADMIN_USER,
                     f"--pwfile={pwfile}",
                     "--auth-local=trust",
                     "--auth-host=scram-sha-256",
                     "-E",
                     "UTF8",
                     "--locale=C",
+                    # Test clusters skip initdb's final fsync, as they skip the server's.
+                    *([] if self.durable else ["--no-sync"]),
                 ],
                 timeout=300,
             )
@@ -166,12 +197,50 @@ class LocalCluster:
             "unix_socket_directories = ''",
             "max_connections = 200",
             "password_encryption = 'scram-sha-256'",
+            *self._platform_settings(),
         ]
         if not self.durable:
             # Test clusters trade crash safety for speed; a developer's cluster keeps it.
             settings += ["fsync = off", "synchronous_commit = off", "full_page_writes = off"]
         with (self.datadir / "postgresql.conf").open("a") as conf:
             conf.write("\n# supadeploy local cluster\n" + "\n".join(settings) + "\n")
+        (self.root / LAYOUT_FILE).write_text(json.dumps({"layout": LAYOUT, "superuser": ADMIN_USER}) + "\n")
+
+    def _libdir(self) -> Path:
+        done = subprocess.run(
+            [str(self._bindir() / "pg_config"), "--pkglibdir"], capture_output=True, text=True, check=False
+        )
+        return (
+            Path(done.stdout.strip()) if done.returncode == 0 and done.stdout.strip() else self._bindir().parent / "lib"
+        )
+
+    def _platform_settings(self) -> list[str]:
+        """Supabase's server settings, for the libraries this machine has.
+
+        supadeploy.platform_extensions names the extensions Supabase lets postgres create
+        (supautils.privileged_extensions): the base schema's event triggers read it.
+        """
+        libdir = self._libdir()
+        platform = facts()
+        preload = [lib for lib in platform.shared_preload_libraries if (libdir / f"{lib}.so").is_file()]
+        settings = [f"shared_preload_libraries = '{', '.join(preload)}'"]
+        for name, value in platform.server_settings.items():
+            if name == "cron.database_name" and "pg_cron" not in preload:
+                continue
+            settings.append(f"{name} = '{value}'")
+        settings.append(f"{PLATFORM_EXTENSIONS_SETTING} = '{','.join(platform.privileged_extensions)}'")
+        return settings
+
+    def _check_layout(self) -> None:
+        try:
+            layout = json.loads((self.root / LAYOUT_FILE).read_text()).get("layout")
+        except (OSError, ValueError):
+            layout = 1
+        if layout != LAYOUT:
+            raise LocalBackendError(
+                f"the local cluster in {self.root} was made by an older supadeploy (postgres is its superuser, "
+                "unlike on Supabase): keep what you need with `invoke db.backup`, then `invoke local.reset --yes`"
+            )
 
     def is_running(self) -> bool:
         """True when pg_ctl sees our server."""
@@ -181,13 +250,19 @@ class LocalCluster:
             self._run([str(self._bindir() / "pg_ctl"), "-D", str(self.datadir), "status"], check=False).returncode == 0
         )
 
-    def start(self) -> bool:
-        """Start the cluster (initdb first if needed); False when it was already running."""
+    def start(self, *, fresh_sql: Sequence[str] = ()) -> bool:
+        """Start the cluster (initdb first if needed); False when it was already running.
+
+        A new cluster gets Supabase's base schema, the local password on every login role, then
+        fresh_sql (sql/ files, e.g. exposure_off.sql) in its postgres database.
+        """
         fresh = not self.initialized
         if fresh:
             self.init()
-        elif self.is_running():
-            return False
+        else:
+            self._check_layout()
+            if self.is_running():
+                return False
         if port_in_use(self.port):
             raise LocalBackendError(
                 f"port {self.port} is already in use by another process: stop it or set {LOCAL_PORT_VARIABLE}"
@@ -198,7 +273,19 @@ class LocalCluster:
             raise LocalBackendError(f"the local cluster did not start: {' | '.join(tail) or done.stderr.strip()}")
         self._wait_ready()
         self.load_compat()
+        if fresh:
+            self._set_passwords()
+            with connect(self.admin_url) as conn:
+                for name in fresh_sql:
+                    run_sql_file(conn, name)
         return True
+
+    def _set_passwords(self) -> None:
+        with connect(self.admin_url) as conn:
+            for role in LOGIN_ROLES:
+                conn.execute(
+                    sql.SQL("alter role {} password {}").format(sql.Identifier(role), sql.Literal(LOCAL_PASSWORD))
+                )
 
     def _pg_ctl(self, action: str, *extra: str) -> list[str]:
         """pg_ctl ACTION for this cluster: its data, log file and port, waiting up to 60s."""
@@ -226,7 +313,7 @@ class LocalCluster:
         deadline = time.monotonic() + seconds
         while True:
             try:
-                with connect(self.url, timeout=2):
+                with connect(self.admin_url, timeout=2):
                     return
             except SupadeployError:
                 if time.monotonic() > deadline:
@@ -234,11 +321,10 @@ class LocalCluster:
                 time.sleep(0.2)
 
     def load_compat(self, dbname: str = "postgres") -> None:
-        """Load sql/supabase_compat.sql into a database that lacks it."""
-        with connect(self.url.with_dbname(dbname)) as conn:
-            row = conn.execute("select to_regprocedure('auth.uid()') is not null").fetchone()
-            if not (row and row[0]):
-                run_sql_file(conn, COMPAT_SQL)
+        """Load Supabase's base schema into a database that lacks it."""
+        with connect(self.admin_url.with_dbname(dbname)) as conn:
+            if not has_compat(conn):
+                apply_compat(conn)
 
     def stop(self) -> bool:
         """Stop the cluster; False when it was not running."""
@@ -251,16 +337,90 @@ class LocalCluster:
         """Stop the cluster and delete its data directory."""
         self.stop()
         shutil.rmtree(self.datadir, ignore_errors=True)
+        (self.root / LAYOUT_FILE).unlink(missing_ok=True)
 
     def status(self) -> LocalStatus:
         """Running or not, masked URL, server version."""
         running = self.is_running()
         version = None
         if running:
-            with connect(self.url, timeout=3) as conn:
+            with connect(self.admin_url, timeout=3) as conn:
                 version = server_version(conn)
         detail = f"data in {self.datadir}" if self.initialized else "not initialised: run invoke local.start"
         return LocalStatus("cluster", running, self.url.masked, version, detail)
+
+
+# --- Supabase's base schema ------------------------------------------------------------------
+
+
+def has_compat(conn: psycopg.Connection) -> bool:
+    """True when the database already holds Supabase's base schema."""
+    row = conn.execute("select to_regclass('auth.identities') is not null").fetchone()
+    return bool(row and row[0])
+
+
+def apply_compat(conn: psycopg.Connection) -> None:
+    """Load Supabase's base schema (COMPAT_FILES) as one transaction; the connection must be a superuser's."""
+    with conn.transaction():
+        for name in COMPAT_FILES:
+            run_sql_file(conn, name)
+
+
+def admin_for(url: DbUrl) -> DbUrl:
+    """Who may load the base schema into url's database: supabase_admin on url's server, else url itself.
+
+    supabase_admin is used when it logs in with url's password (as on the Docker-free cluster, whose
+    roles share the local password like `supabase start`'s) and is a superuser.
+    """
+    if url.user == ADMIN_USER or url.password is None:
+        return url
+    parts = urlsplit(url.raw)
+    host = f"[{url.host}]" if ":" in url.host else url.host
+    netloc = f"{ADMIN_USER}:{quote(url.password, safe='')}@{host}:{url.port}"
+    candidate = DbUrl.parse(urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)))
+    try:
+        with connect(candidate, timeout=5) as conn:
+            row = conn.execute("select rolsuper from pg_roles where rolname = current_user").fetchone()
+    except SupadeployError:
+        return url
+    return candidate if row and row[0] else url
+
+
+def load_compat_into(url: DbUrl, *, extra_sql: Sequence[str] = ()) -> None:
+    """Load Supabase's base schema (then extra_sql files) into url's database, as a superuser."""
+    with connect(admin_for(url)) as conn:
+        apply_compat(conn)
+        for name in extra_sql:
+            run_sql_file(conn, name)
+
+
+def project_config(project: Project) -> dict[str, object]:
+    """supabase/config.toml, parsed; an unreadable file reads as empty (the CLI reports it)."""
+    try:
+        return tomllib.loads((project.root / CONFIG_FILE).read_text())
+    except (OSError, tomllib.TOMLDecodeError):
+        return {}
+
+
+def setup_sql(project: Project) -> tuple[str, ...]:
+    """sql/ files a new local database gets after the base schema, from config.toml, as `supabase start` does.
+
+    [api] auto_expose_new_tables = false: new tables in public are not granted to the API roles.
+    """
+    api = project_config(project).get("api")
+    if isinstance(api, dict) and api.get("auto_expose_new_tables") is False:
+        return (EXPOSURE_OFF_SQL,)
+    return ()
+
+
+def recreate_database(url: DbUrl, *, extra_sql: Sequence[str] = ()) -> None:
+    """Drop and create url's database (owned by url's role), then load the base schema and extra_sql into it."""
+    admin = admin_for(url)
+    with connect(admin.maintenance) as conn:
+        target = sql.Identifier(url.dbname)
+        conn.execute(sql.SQL("drop database if exists {} with (force)").format(target))
+        conn.execute(sql.SQL("create database {} owner {}").format(target, sql.Identifier(url.user)))
+    load_compat_into(url, extra_sql=extra_sql)
 
 
 # --- choosing and remembering the backend --------------------------------------------------
@@ -284,8 +444,37 @@ def cluster_for(project: Project, settings: Settings) -> LocalCluster:
     root = Path(settings.local_dir or project.state_dir / "local")
     if not root.is_absolute():
         root = project.root / root
-    bindir = Path(settings.pg_bindir) if settings.pg_bindir else None
-    return LocalCluster(root=root, port=settings.local_port, bindir=bindir)
+    # Found once here: every pg_ctl call would otherwise look for the binaries again.
+    return LocalCluster(root=root, port=settings.local_port, bindir=find_bindir(settings.pg_bindir))
+
+
+def shadow_for(project: Project, settings: Settings) -> LocalCluster | None:
+    """The shadow cluster beside the project's Docker-free cluster, when local is that cluster; else None.
+
+    Its port is config.toml's [db] shadow_port, which `supabase db diff` uses for the same purpose.
+    """
+    if recorded_backend(project) != "cluster" or settings.db_url_source != LOCAL_DEFAULT_SOURCE:
+        return None
+    local = cluster_for(project, settings)
+    db = project_config(project).get("db")
+    port = db.get("shadow_port", DEFAULT_SHADOW_PORT) if isinstance(db, dict) else DEFAULT_SHADOW_PORT
+    return LocalCluster(root=local.root / "shadow", port=int(port), bindir=local.bindir, durable=False)
+
+
+@contextmanager
+def shadow_database(shadow: LocalCluster, *, extra_sql: Sequence[str] = ()) -> Iterator[DbUrl]:
+    """A fresh `postgres` database with the base schema on the shadow cluster, connected as postgres.
+
+    Named postgres, so pg_cron (cron.database_name) can be created in it. The shadow stops afterwards
+    unless it was already running.
+    """
+    started = shadow.start()
+    try:
+        recreate_database(shadow.url, extra_sql=extra_sql)
+        yield shadow.url
+    finally:
+        if started:
+            shadow.stop()
 
 
 def choose_backend(settings: Settings, cli: SupabaseCli | None) -> str:
@@ -325,5 +514,5 @@ def run_docker(cli: SupabaseCli, args: Sequence[str], on_line: LineSink = discar
     """`supabase start|stop|status` for the Docker backend."""
     run = cli.stream(args, on_line=on_line)
     if run.returncode != 0:
-        last = next((ln for ln in reversed(run.lines) if ln.strip()), f"exit code {run.returncode}")
-        raise LocalBackendError(f"supabase {' '.join(args)} failed: {last}")
+        reason = failure_reason(run.lines, f"exit code {run.returncode}")
+        raise LocalBackendError(f"supabase {' '.join(args)} failed: {reason}")

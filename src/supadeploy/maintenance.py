@@ -5,13 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from psycopg import sql
-
 from supadeploy import ledger
-from supadeploy.database import connect, push_lock, run_sql_file
+from supadeploy.database import push_lock
 from supadeploy.environments import Environment
 from supadeploy.errors import ConfigError
-from supadeploy.local_backend import COMPAT_SQL, recorded_backend, run_docker
+from supadeploy.local_backend import recorded_backend, recreate_database, run_docker, setup_sql
 from supadeploy.migrations import check_name, discover
 from supadeploy.pgtools import LineSink, discard
 from supadeploy.project import Project
@@ -38,12 +36,7 @@ def reset(project: Project, env: Environment, cli: SupabaseCli, *, on_line: Line
     if recorded_backend(project) == "docker":
         run_docker(cli, ["db", "reset"], on_line)
         return None
-    with connect(env.url.maintenance) as conn:
-        target = sql.Identifier(env.url.dbname)
-        conn.execute(sql.SQL("drop database if exists {} with (force)").format(target))
-        conn.execute(sql.SQL("create database {}").format(target))
-    with connect(env.url) as conn:
-        run_sql_file(conn, COMPAT_SQL)
+    recreate_database(env.url, extra_sql=setup_sql(project))
     seed = project.seed_file.is_file()
     # Reset replays files that were linted when they were first pushed.
     return push(project, env, cli, include_all=True, include_seed=seed, lint=False, on_line=on_line)

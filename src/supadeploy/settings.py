@@ -58,6 +58,7 @@ DEFAULT_LOCAL_PORT = 54322
 LOCAL_PASSWORD = "postgres"
 LOCAL_BACKENDS = ("auto", "docker", "cluster")
 PROCESS_SOURCE = "the process environment"
+LOCAL_DEFAULT_SOURCE = "the local backend default"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
 _DURATION = re.compile(r"^[0-9]+(us|ms|s|min|h|d)?$")
@@ -128,7 +129,7 @@ def parse(
     source = origin.get(DB_URL, "")
     if not raw_url and name == "local":
         raw_url = f"postgresql://postgres:{LOCAL_PASSWORD}@127.0.0.1:{local_port}/postgres"
-        source = "the local backend default"
+        source = LOCAL_DEFAULT_SOURCE
     if not raw_url:
         raise ConfigError(f"environment {name!r} has no {DB_URL}: set it in .env.{name} or export it")
     backend = (values.get(LOCAL_BACKEND) or "auto").lower()

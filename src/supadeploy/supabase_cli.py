@@ -196,11 +196,23 @@ class StartedPush:
         self.proc.communicate()
 
 
+# What the CLI prints after every failure, never the reason itself.
+_NOISE = ("Try rerunning the command with --debug", "Target:")
+
+
+def _reason_lines(lines: Sequence[str]) -> list[str]:
+    """The lines that can carry the CLI's reason: not blank, not its generic trailer."""
+    return [ln.strip() for ln in lines if ln.strip() and not ln.strip().startswith(_NOISE)]
+
+
+def failure_reason(lines: Sequence[str], fallback: str) -> str:
+    """The CLI's own reason for a failure: its last line that is not the generic trailer."""
+    reasons = _reason_lines(lines)
+    return reasons[-1] if reasons else fallback
+
+
 def _last_line(run: CliRun) -> str:
-    for line in reversed((*run.lines, *run.stdout.splitlines())):
-        if line.strip():
-            return line.strip()
-    return f"exit code {run.returncode}"
+    return failure_reason((*run.lines, *run.stdout.splitlines()), f"exit code {run.returncode}")
 
 
 def _json(run: CliRun) -> dict[str, Any]:
@@ -231,7 +243,7 @@ def push_failure(lines: Sequence[str], started: Sequence[str]) -> PushFailed:
             number = at["index"]
             statement = f"#{number} " + " ".join(body)[:300] if body else f"#{number}"
     if detail is None:
-        meaningful = [ln.strip() for ln in lines if ln.strip() and not ln.startswith("Target:")]
+        meaningful = _reason_lines(lines)
         detail = meaningful[-1] if meaningful else "the Supabase CLI exited with an error"
     failing = started[-1] if started else None
     return PushFailed(file=failing, statement=statement, detail=detail, applied=tuple(started[:-1]))

@@ -217,10 +217,12 @@ def show_findings(findings: Sequence[Finding]) -> None:
         "env": "Lint only the files not yet applied on this environment (default: every migration file).",
         "json": "Print JSON instead of a table.",
         "fail_on": "Exit non-zero on findings at or above this level: error (default) or warn (warnings block too).",
+        "db": "Also check the functions of the --env database (default local) with plpgsql_check, as "
+        "`supabase db lint` does: warnings are shown, errors fail.",
     }
 )
 @reports_errors
-def lint(c: Context, env: str = "", json: bool = False, fail_on: str = "error") -> None:
+def lint(c: Context, env: str = "", json: bool = False, fail_on: str = "error", db: bool = False) -> None:
     """Lint migration files: squawk plus Supabase rules (RLS, SECURITY DEFINER, grants, policies, transactions).
 
     Errors: rls-not-enabled, security-definer-search-path, security-definer-exposed,
@@ -229,6 +231,7 @@ def lint(c: Context, env: str = "", json: bool = False, fail_on: str = "error") 
     api-grant-missing, plus squawk's. Suppress one statement with the comment line
     `-- supadeploy-ignore <rule>: <reason>` directly above it (`supadeploy-ignore-file` for the file).
     """
+    from supadeploy import db_lint
     from supadeploy import lint as migration_lint
     from supadeploy.push import pending_files
 
@@ -237,6 +240,8 @@ def lint(c: Context, env: str = "", json: bool = False, fail_on: str = "error") 
     fail_on = migration_lint.fail_on_level(fail_on)
     files = pending_files(proj, target)
     findings = migration_lint.lint(proj, [f.path for f in files])
+    if db:
+        findings += [i.as_finding() for i in db_lint.lint_functions((target or environment(proj, "local")).url)]
     failing = migration_lint.errors(findings)
     blocking = migration_lint.blocking(findings, fail_on)
     if json:

@@ -38,7 +38,7 @@ def start(c: Context) -> None:
         out.print("local Supabase (docker) is running")
         return
     cluster = local_backend.cluster_for(proj, settings)
-    started = cluster.start()
+    started = cluster.start(fresh_sql=local_backend.setup_sql(proj))
     local_backend.record_backend(proj, "cluster")
     state = "started" if started else "already running"
     out.print(f"local cluster {state} at {cluster.url.masked}")
@@ -108,6 +108,6 @@ def reset(c: Context, yes: bool = False) -> None:
         return
     cluster = local_backend.cluster_for(proj, local_env.settings)
     cluster.destroy()
-    cluster.start()
+    cluster.start(fresh_sql=local_backend.setup_sql(proj))
     local_backend.record_backend(proj, "cluster")
     out.print(f"local cluster recreated at {cluster.url.masked}: run invoke db.push to apply migrations")
