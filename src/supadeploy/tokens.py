@@ -102,7 +102,7 @@ def create(conn: psycopg.Connection, team: uuid.UUID, name: str, scopes: list[st
         if exists is None:
             raise ConfigError(f"no team {team}")
         row = conn.execute(
-            "select private.issue_api_token(%s, %s, %s, %s::interval, null)", (team, name, scopes, lifetime)
+            "select private.operator_issue_api_token(%s, %s, %s, %s::interval)", (team, name, scopes, lifetime)
         ).fetchone()
     except psycopg.Error as exc:
         raise _database_error(exc) from None
@@ -123,6 +123,6 @@ def listing(conn: psycopg.Connection, team: uuid.UUID | None = None) -> list[Tok
 def revoke(conn: psycopg.Connection, token_id: uuid.UUID) -> None:
     """Revoke a token (idempotent)."""
     try:
-        conn.execute("select private.revoke_api_token(%s, null)", (token_id,))
+        conn.execute("select private.operator_revoke_api_token(%s)", (token_id,))
     except psycopg.Error as exc:
         raise _database_error(exc) from None
