@@ -398,3 +398,71 @@ def test_anon_writes_only_the_columns_a_token_needs(api: psycopg.Connection) -> 
 
 def test_service_role_cannot_truncate(api: psycopg.Connection) -> None:
     assert refused(api, SERVICE, "truncate public.deployments") == "42501"
+
+
+# Attacking the fix: upserts, odd RPC arguments ------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("who", "conflict_update"),
+    [
+        ("outsider", "status = excluded.status"),  # take over another team's row through ON CONFLICT
+        ("member", "team_id = excluded.team_id, project_id = excluded.project_id"),  # move it that way
+        ("member", "created_by = excluded.created_by"),
+    ],
+)
+def test_an_upsert_neither_takes_over_nor_moves_a_row(
+    api: psycopg.Connection, owner_conn: psycopg.Connection, who: str, conflict_update: str
+) -> None:
+    team = call(api, me(who), "select public.create_team('mine')")
+    project = call(api, me(who), "insert into public.projects (team_id, name) values (%s, 'p') returning id", (team,))
+    statement = (
+        "insert into public.deployments (id, project_id, team_id, environment, status) "  # noqa: S608
+        f"values (%s, %s, %s, 'local', 'failed') on conflict (id) do update set {conflict_update}"
+    )
+    with request(api, me(who), method="POST") as c:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            c.execute(statement, (world.DEPLOYMENT, project, team))
+    row = owner_conn.execute("select team_id, status from public.deployments where id = %s", (world.DEPLOYMENT,))
+    assert row.fetchone() == (world.TEAM, "succeeded")
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "select public.create_invitation(%(team)s, 'x@vision.test', null)",
+        "select public.create_invitation(%(team)s, 'x@vision.test', 'member', null)",
+        "select public.create_invitation(null, 'x@vision.test')",
+        "select public.create_invitation(%(team)s, 'not an email')",
+        "select public.create_api_token(%(team)s, 'x', null)",
+        "select public.create_api_token(%(team)s, 'x', '{}'::text[])",
+        "select public.create_api_token(%(team)s, 'x', array['projects:read'], null)",
+        "select public.create_api_token(%(team)s, 'x', array['projects:read'], '367 days')",
+        "select public.transfer_ownership(%(team)s, null)",
+        "select public.transfer_ownership(%(team)s, %(outsider)s)",
+        "select public.share_ai_generation(%(generation)s, %(other_team)s)",
+        "select public.accept_invitation(null)",
+        "select public.create_team(null)",
+    ],
+)
+def test_rpcs_refuse_odd_arguments_and_write_nothing(
+    api: psycopg.Connection, owner_conn: psycopg.Connection, statement: str
+) -> None:
+    def census() -> tuple[int, ...]:
+        return owner_conn.execute(
+            "select (select count(*) from public.team_invitations), (select count(*) from public.api_tokens),"
+            " (select count(*) from public.teams), (select count(*) from public.team_members where role = 'owner'),"
+            " (select count(*) from public.ai_generations where team_id = %s)",
+            (world.TEAM,),
+        ).fetchone()
+
+    before = census()
+    params = {
+        "team": world.TEAM,
+        "other_team": world.OTHER_TEAM,
+        "outsider": world.OUTSIDER,
+        "generation": world.GENERATION,
+    }
+    with request(api, me("owner"), method="POST") as c:
+        with pytest.raises(psycopg.Error):
+            with c.transaction():
+                c.execute(statement, params)
+    assert census() == before

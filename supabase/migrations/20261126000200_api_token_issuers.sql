@@ -14,7 +14,11 @@
 --   no issuer and live until they expire or are revoked.
 -- Revocation happens when the membership changes, so verifying a token per request costs nothing more.
 
+-- Dropped, not kept: they are the fail-open path. No Data API client can reach the private schema;
+-- the one caller outside the database (supadeploy's tokens.* tasks) moves to the operator functions.
+-- squawk-ignore ban-drop-function
 drop function private.issue_api_token(uuid, text, text[], interval, uuid);
+-- squawk-ignore ban-drop-function
 drop function private.revoke_api_token(uuid, uuid);
 
 -- Shared by both paths; executable by nobody but its owner (the SECURITY DEFINER callers below).
