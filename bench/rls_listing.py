@@ -192,7 +192,7 @@ def main() -> int:
         with psycopg.connect(url.raw, autocommit=True) as owner:
             issued = {
                 team: owner.execute(
-                    "select private.issue_api_token(%s, 'bench', array['deployments:read'], '1 day', null)", (team,)
+                    "select private.operator_issue_api_token(%s, 'bench', array['deployments:read'], '1 day')", (team,)
                 ).fetchone()[0]
                 for team in {t for _, t in pairs}
             }

@@ -27,6 +27,7 @@ import psycopg.sql
 import pytest
 from pytest_postgresql.janitor import DatabaseJanitor
 
+from supadeploy.database import run_sql_file
 from supadeploy.dburl import DbUrl
 from supadeploy.local_backend import LocalCluster, apply_compat, free_port
 
@@ -191,10 +192,13 @@ def raw_supabase(project: ProjectDir, *args: str, url: DbUrl) -> subprocess.Comp
 
 
 SCHEMA_TEMPLATE_DB = "supadeploy_schema_template"
+UNEXPOSED_SCHEMA_TEMPLATE_DB = "supadeploy_schema_template_unexposed"
+# config.toml [api] auto_expose_new_tables: on (Supabase's default privileges for new entities, what
+# sql/supabase_compat.sql sets up) or off (sql/exposure_off.sql applied before the first migration).
+EXPOSURE_MODES = ("exposed", "unexposed")
 
 
-@pytest.fixture(scope="session")
-def schema_template(pg_server: Server, template_db: str) -> Iterator[str]:
+def _pushed_schema(server: Server, template_db: str, name: str, *, exposure_off: bool) -> Iterator[str]:
     """A template database with every migration of this repo pushed by the real Supabase CLI."""
     from supadeploy.environments import Environment
     from supadeploy.project import Project
@@ -203,18 +207,41 @@ def schema_template(pg_server: Server, template_db: str) -> Iterator[str]:
 
     from .postgrest import AUTHENTICATOR_PASSWORD
 
-    with psycopg.connect(pg_server.url.raw, autocommit=True) as admin:
+    with psycopg.connect(server.url.raw, autocommit=True) as admin:
         admin.execute(
             psycopg.sql.SQL("alter role authenticator password {}").format(psycopg.sql.Literal(AUTHENTICATOR_PASSWORD))
         )
-    janitor = _janitor(pg_server, SCHEMA_TEMPLATE_DB, template_dbname=template_db, as_template=True)
+    janitor = _janitor(server, name, template_dbname=template_db, as_template=True)
     janitor.drop()
     with janitor:
+        url = server.url.with_dbname(name)
+        if exposure_off:
+            with psycopg.connect(url.raw, autocommit=True) as conn:
+                run_sql_file(conn, "exposure_off.sql")
         repo = Project(REPO)
-        url = pg_server.postgres.with_dbname(SCHEMA_TEMPLATE_DB)
-        env = Environment.for_url("local", url, source="tests")
+        # Pushed as postgres, which is no superuser (as on Supabase).
+        env = Environment.for_url("local", server.postgres.with_dbname(name), source="tests")
         push(repo, env, find_cli(repo))
-        yield SCHEMA_TEMPLATE_DB
+        yield name
+
+
+@pytest.fixture(scope="session")
+def schema_template(pg_server: Server, template_db: str) -> Iterator[str]:
+    """A template database with every migration of this repo pushed by the real Supabase CLI."""
+    yield from _pushed_schema(pg_server, template_db, SCHEMA_TEMPLATE_DB, exposure_off=False)
+
+
+@pytest.fixture(scope="session")
+def unexposed_schema_template(pg_server: Server, template_db: str) -> Iterator[str]:
+    """The same, on a database where new entities are not exposed by default (sql/exposure_off.sql)."""
+    yield from _pushed_schema(pg_server, template_db, UNEXPOSED_SCHEMA_TEMPLATE_DB, exposure_off=True)
+
+
+@pytest.fixture(scope="module", params=EXPOSURE_MODES)
+def exposure_template(request: pytest.FixtureRequest) -> str:
+    """The schema template of each exposure mode in turn: tests using it run once per mode."""
+    fixture = "schema_template" if request.param == "exposed" else "unexposed_schema_template"
+    return str(request.getfixturevalue(fixture))
 
 
 @contextmanager

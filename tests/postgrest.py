@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import psycopg
+from psycopg.abc import Query
 
 from supadeploy.dburl import DbUrl
 
@@ -79,7 +80,7 @@ def request(
         pass
 
 
-def attempt(conn: psycopg.Connection, who: Identity, statement: str, params: dict[str, object], method: str) -> int:
+def attempt(conn: psycopg.Connection, who: Identity, statement: Query, params: dict[str, object], method: str) -> int:
     """Run one statement as `who`; the number of rows it read or wrote, or -1 when refused with an error."""
     outcome = -1
     with request(conn, who, method=method) as c:

@@ -44,7 +44,8 @@ def test_plan_reports_locks_exposure_and_a_blocking_lint_error(project_dir: Proj
     assert report.startswith("### db.plan · local · highest risk: ")
     assert "**Applies:** ✅ 1 of 1" in report
     assert "RLS off on public.leads" in report
-    assert "+ALL on public.leads to anon, authenticated, service_role" in report
+    # The shipped migrations make new tables private by default: only the explicit grant exposes leads.
+    assert "+SELECT on public.leads to anon" in report and "+ALL on public.leads" not in report
     assert "| ACCESS EXCLUSIVE | public.projects |" in report and "rewrites the table" in report
     assert "rls-not-enabled" in report and "anon-write-grant" not in report
     assert history(app_url) == before, "the target was changed"

@@ -267,7 +267,8 @@ def test_the_plan_workflow_posts_one_comment_and_updates_it(
         [comment] = [c for c in github.comments if c["body"].startswith("<!-- supadeploy:db.plan -->")]
         body = comment["body"]
         assert "### db.plan · staging · highest risk:" in body
-        assert "7 pending files" in body and "**Applies:** ✅ 7 of 7" in body
+        shipped = len(list((REPO / "supabase" / "migrations").glob("*.sql")))
+        assert f"{shipped} pending files" in body and f"**Applies:** ✅ {shipped} of {shipped}" in body
         assert "### db.plan · production: nothing pending" in body
         assert summary.read_text() == body.removeprefix("<!-- supadeploy:db.plan -->\n")
         run_all(plan_steps[-1:])  # the next push: the same comment is updated

@@ -29,8 +29,12 @@ EMAILS = {
     NEWCOMER: "newcomer@vision.test",
 }
 
+# A signed JWT with role authenticated but no `sub`: auth.uid() is null, and must get nothing.
+NO_SUB = Identity("nosub", "authenticated")
+
 IDENTITIES: dict[str, Identity] = {
     "anon": ANON,
+    "nosub": NO_SUB,
     "outsider": user("outsider", OUTSIDER, EMAILS[OUTSIDER]),
     "viewer": user("viewer", VIEWER, EMAILS[VIEWER]),
     "member": user("member", MEMBER, EMAILS[MEMBER]),
@@ -40,13 +44,14 @@ IDENTITIES: dict[str, Identity] = {
 }
 
 
-def create_users(conn: psycopg.Connection, users: dict[uuid.UUID, str]) -> None:
-    """Insert auth users as Supabase Auth would (the profile trigger fires)."""
+def create_users(conn: psycopg.Connection, users: dict[uuid.UUID, str], *, confirmed: bool = True) -> None:
+    """Insert auth users as Supabase Auth would (the profile trigger fires), with confirmed emails by default."""
     with conn.cursor() as cur:
         cur.executemany(
-            "insert into auth.users (id, aud, role, email, raw_user_meta_data, created_at, updated_at)"
-            " values (%s, 'authenticated', 'authenticated', %s, '{}', now(), now())",
-            list(users.items()),
+            "insert into auth.users (id, aud, role, email, email_confirmed_at, raw_user_meta_data, created_at,"
+            " updated_at) values (%s, 'authenticated', 'authenticated', %s, case when %s then now() end, '{}',"
+            " now(), now())",
+            [(user_id, email, confirmed) for user_id, email in users.items()],
         )
 
 

@@ -4,7 +4,7 @@ begin;
 create extension if not exists pgtap with schema extensions;
 set local search_path = public, extensions;
 
-select plan(37);
+select plan(66);
 
 -- Structure ---------------------------------------------------------------------
 select is(
@@ -36,8 +36,76 @@ select policies_are('public', 'deployments',
 select function_privs_are('private', 'team_ids', array['public.team_role'], 'anon', '{}'::text[],
   'anon cannot call the membership helper');
 
-select column_privs_are('public', 'team_invitations', 'token_hash', 'authenticated', '{INSERT}'::text[],
-  'authenticated cannot read invitation hashes');
+select column_privs_are('public', 'team_invitations', 'token_hash', 'authenticated', '{}'::text[],
+  'authenticated cannot read invitation hashes, nor write an invitation directly');
+
+-- Grants: explicit, per column where clients write only some columns (the exposure contract) ----------
+select is(
+  (select count(*) from pg_class c join pg_namespace n on n.oid = c.relnamespace,
+     aclexplode(c.relacl) a join pg_roles r on r.oid = a.grantee
+   where n.nspname = 'public' and c.relkind = 'r'
+     and r.rolname in ('anon', 'authenticated', 'service_role')
+     and a.privilege_type in ('TRUNCATE', 'REFERENCES', 'TRIGGER')),
+  0::bigint, 'no API role may truncate, reference or trigger on a table');
+
+select is(
+  (select count(*) from pg_class c join pg_namespace n on n.oid = c.relnamespace,
+     aclexplode(c.relacl) a
+   where n.nspname = 'public' and c.relkind = 'r' and a.grantee = 'anon'::regrole
+     and a.privilege_type <> 'SELECT'),
+  0::bigint, 'anon holds no table-wide write: only column-limited writes for API tokens');
+
+select table_privs_are('public', 'team_members', 'authenticated', array['SELECT', 'DELETE'],
+  'authenticated cannot insert team members: membership grows by create_team and invitations');
+
+select column_privs_are('public', 'projects', 'team_id', 'authenticated', array['SELECT', 'INSERT'],
+  'a project cannot be moved to another team by a client');
+
+select column_privs_are('public', 'ai_generations', 'user_id', 'authenticated', array['SELECT', 'INSERT'],
+  'an AI generation cannot be given to another user by a client');
+
+select column_privs_are('public', 'deployments', 'created_by', 'authenticated', array['SELECT', 'INSERT'],
+  'attribution is never client-updatable');
+
+select column_privs_are('public', 'profiles', 'email', 'authenticated', array['SELECT'],
+  'profile emails come from auth.users, not from the user');
+
+select is(
+  (select count(*) from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+   where n.nspname in ('public', 'private')
+     and (has_function_privilege('anon', p.oid, 'execute') and p.proname not in ('authenticate_api_token', 'api_token_teams'))),
+  0::bigint, 'anon executes only the API-token pre-request and policy helper');
+
+select is(
+  (select count(*) from pg_proc p join pg_namespace n on n.oid = p.pronamespace,
+     aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
+   where n.nspname in ('public', 'private') and a.grantee = 0),
+  0::bigint, 'no function of the schema is executable by PUBLIC');
+
+select function_privs_are('private', 'operator_issue_api_token', array['uuid', 'text', 'text[]', 'interval'],
+  'authenticated', '{}'::text[], 'the operator''s token path is not a client''s');
+select function_privs_are('private', 'store_api_token', array['uuid', 'text', 'text[]', 'interval', 'uuid'],
+  'service_role', '{}'::text[], 'nobody calls the token store with an issuer of their choosing');
+
+-- The defaults deny: what postgres creates later is reachable by nobody until granted.
+set local role postgres;
+create function public.tap_later_function() returns int language sql as 'select 1';
+create table public.tap_later_table (id int);
+reset role;
+select function_privs_are('public', 'tap_later_function', '{}'::text[], 'anon', '{}'::text[],
+  'a function a later migration creates is not executable by anon');
+select function_privs_are('public', 'tap_later_function', '{}'::text[], 'authenticated', '{}'::text[],
+  'nor by authenticated');
+select table_privs_are('public', 'tap_later_table', 'authenticated', '{}'::text[],
+  'a table a later migration creates is not reachable by authenticated');
+drop function public.tap_later_function();
+drop table public.tap_later_table;
+
+select policies_are('public', 'team_members',
+  array['team_members: members read their teams', 'team_members: admins change roles, owners change owners',
+        'team_members: admins remove, anyone leaves']);
+select policies_are('public', 'team_invitations',
+  array['team_invitations: admins read', 'team_invitations: admins withdraw']);
 
 -- A small world, built as the database owner ---------------------------------------
 insert into auth.users (id, email, aud, role) values
@@ -102,6 +170,10 @@ select throws_ok($$ insert into public.deployments (project_id, team_id, environ
   '42501', null, 'member cannot write into another team');
 select is_empty($$ delete from public.team_members
   where user_id = '00000000-0000-0000-0000-0000000000a4' returning user_id $$, 'member cannot remove others');
+select throws_ok($$ update public.deployments set team_id = '00000000-0000-0000-0000-0000000000b2',
+  project_id = '00000000-0000-0000-0000-0000000000c2' $$, '42501', null, 'member cannot move a deployment');
+select throws_ok($$ update public.profiles set email = 'ceo@t.test'
+  where id = '00000000-0000-0000-0000-0000000000a3' $$, '42501', null, 'member cannot change their profile email');
 
 -- admin
 reset role;
@@ -113,6 +185,11 @@ select isnt_empty($$ update public.team_members set role = 'member'
 select is_empty($$ update public.team_members set role = 'member'
   where user_id = '00000000-0000-0000-0000-0000000000a1' returning user_id $$, 'admin cannot demote the owner');
 select is_empty($$ delete from public.teams returning id $$, 'admin cannot delete the team');
+select throws_ok($$ insert into public.team_members (team_id, user_id, role)
+  values ('00000000-0000-0000-0000-0000000000b1', '00000000-0000-0000-0000-0000000000a5', 'viewer') $$,
+  '42501', null, 'admin cannot add someone to the team without their consent');
+select throws_ok($$ select public.create_invitation('00000000-0000-0000-0000-0000000000b1', 'x@t.test',
+  'member', interval '100 years') $$, '23514', null, 'an invitation lives at most 30 days');
 
 -- owner
 reset role;
@@ -121,8 +198,29 @@ select throws_ok($$ delete from public.team_members
   where user_id = '00000000-0000-0000-0000-0000000000a1' $$, '23514', null, 'the last owner cannot leave');
 select throws_ok($$ update public.team_members set role = 'admin'
   where user_id = '00000000-0000-0000-0000-0000000000a1' $$, '23514', null, 'the last owner cannot be demoted');
+select lives_ok($$ select public.create_api_token('00000000-0000-0000-0000-0000000000b1', 'owner ci',
+  array['deployments:read'], interval '1 day') $$, 'owner issues a token');
 select lives_ok($$ select public.transfer_ownership('00000000-0000-0000-0000-0000000000b1',
   '00000000-0000-0000-0000-0000000000a2') $$, 'owner transfers ownership');
+select is((select count(*) from public.api_tokens where revoked_at is null
+  and created_by = '00000000-0000-0000-0000-0000000000a1'), 1::bigint,
+  'a token survives its issuer stepping down from owner to admin');
+select lives_ok($$ update public.team_members set role = 'member'
+  where user_id = '00000000-0000-0000-0000-0000000000a1' $$, 'the former owner steps down to member');
+reset role;
+select is((select count(*) from public.api_tokens where revoked_at is null
+  and created_by = '00000000-0000-0000-0000-0000000000a1'), 0::bigint,
+  'no token survives its issuer''s demotion below admin');
+
+-- a JWT without sub: role authenticated, no user
+reset role;
+select set_config('test.token_id', (select min(id::text) from public.api_tokens), true);
+select set_config('role', 'authenticated', true), set_config('request.jwt.claims', '{"role": "authenticated"}', true);
+select throws_ok($$ select public.create_api_token('00000000-0000-0000-0000-0000000000b1', 'x',
+  array['projects:write'], interval '1 day') $$, '42501', null, 'no token is minted without a user');
+select throws_ok($$ select public.revoke_api_token(current_setting('test.token_id')::uuid) $$, '42501', null,
+  'nor revoked without a user');
+select throws_ok($$ select public.create_team('nobody''s') $$, '42501', null, 'nor a team created');
 
 -- outsider and anon
 reset role;
@@ -141,8 +239,8 @@ select throws_ok($$ select count(*) from public.teams $$, '42501', null, 'anon c
 
 -- an API token, presented as PostgREST passes headers, with the anon role
 reset role;
-select set_config('test.token', private.issue_api_token('00000000-0000-0000-0000-0000000000b1', 'ci',
-  array['deployments:read'], interval '1 day', null), true);
+select set_config('test.token', private.operator_issue_api_token('00000000-0000-0000-0000-0000000000b1', 'ci',
+  array['deployments:read'], interval '1 day'), true);
 select set_config('role', 'anon', true), set_config('request.jwt.claims', '{"role": "anon"}', true),
        set_config('request.headers', json_build_object('x-api-token', current_setting('test.token'))::text, true);
 select lives_ok($$ select private.authenticate_api_token() $$, 'a valid token passes the pre-request');
@@ -160,6 +258,17 @@ select set_config('request.headers', '{}', true);
 reset role;
 select set_config('role', 'service_role', true);
 select cmp_ok((select count(*) from public.deployments), '>=', 2::bigint, 'service_role reads every team');
+
+-- deleting an account always works, the last owner's too -----------------------------------------------
+reset role;
+delete from auth.users where id = '00000000-0000-0000-0000-0000000000a2';
+select is(
+  (select role::text from public.team_members
+   where team_id = '00000000-0000-0000-0000-0000000000b1' and user_id = '00000000-0000-0000-0000-0000000000a1'),
+  'owner', 'the sole owner''s team passes to the highest-ranked, longest-standing member');
+delete from auth.users where id = '00000000-0000-0000-0000-0000000000a5';
+select is((select count(*) from public.teams where id = '00000000-0000-0000-0000-0000000000b2'), 0::bigint,
+  'a team left with nobody is deleted with its owner''s account');
 
 reset role;
 select * from finish();

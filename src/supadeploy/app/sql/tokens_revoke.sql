@@ -1,2 +1,2 @@
--- Revoke a token (idempotent).
-select private.revoke_api_token(%s, null)
+-- Revoke a token as the operator (service role); idempotent.
+select private.operator_revoke_api_token(%s)
