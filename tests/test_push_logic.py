@@ -221,10 +221,27 @@ def test_limits_come_from_settings_and_timeouts_only_on_protected_targets(tmp_pa
             True,
         ),
         (["create table a (id int)"], "create table a (id bigint);", False),
-        ([], "", False),  # nothing recorded proves nothing
+        # as the CLI records them: leading comments kept with the statement, no semicolons
+        (
+            ["-- a comment\ncreate table a (note text default '--')", "/* b */\ninsert into a values ('row 2')"],
+            "-- a comment\ncreate table a (note text default '--');  /* b */\ninsert into a values ('row 2');\n",
+            True,
+        ),
+        (["insert into a values ('row 2')"], "insert into a values ('row2');", False),
+        (["insert into a values ('row 2')"], "insert into a values ('row  2');", False),
+        (["select 1 -- trailing comment"], "select 1; -- trailing comment", True),
+        (
+            ["create function f() returns int language sql as $$ select 1 $$"],
+            "create function f() returns int language sql as $$ select 2 $$;",
+            False,
+        ),
+        ([], "", True),  # an empty file: the CLI records no statement
+        ([], "-- only a comment\n", True),
+        ([], "select 1;", False),
+        (["select 1"], "select (", False),  # what does not parse proves nothing
     ],
 )
-def test_statements_match_ignores_comments_spacing_and_semicolons(statements: list[str], text: str, same: bool) -> None:
+def test_statements_match_reads_both_with_postgresql_s_parser(statements: list[str], text: str, same: bool) -> None:
     assert statements_match(statements, text) is same
 
 

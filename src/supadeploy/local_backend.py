@@ -15,7 +15,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
@@ -374,10 +373,7 @@ def admin_for(url: DbUrl) -> DbUrl:
     """
     if url.user == ADMIN_USER or url.password is None:
         return url
-    parts = urlsplit(url.raw)
-    host = f"[{url.host}]" if ":" in url.host else url.host
-    netloc = f"{ADMIN_USER}:{quote(url.password, safe='')}@{host}:{url.port}"
-    candidate = DbUrl.parse(urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)))
+    candidate = url.with_user(ADMIN_USER)
     try:
         with connect(candidate, timeout=5) as conn:
             row = conn.execute("select rolsuper from pg_roles where rolname = current_user").fetchone()

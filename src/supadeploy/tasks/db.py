@@ -118,7 +118,10 @@ def status(c: Context, env: str = "local", json: bool = False) -> None:
             table.add_column(history.name)
         marks = {True: "[green]applied[/green]", False: "[yellow]pending[/yellow]", None: "[red]?[/red]"}
         for row in report.rows:
-            cells = [marks[row.applied[h.name]] for h in report.environments]
+            cells = [
+                "[red]applied, file edited since[/red]" if h.name in row.edited else marks[row.applied[h.name]]
+                for h in report.environments
+            ]
             table.add_row(row.version, row.name, "yes" if row.local else "[red]missing[/red]", *cells)
         out.print(table)
         for history in report.environments:
