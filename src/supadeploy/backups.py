@@ -174,22 +174,12 @@ def dependents(conn: psycopg.Connection, schemas: Sequence[str]) -> list[Depende
     return [Dependent(name, definition) for name, definition in rows]
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def sweep_partials(folder: Path) -> list[Path]:
     """Remove the partial files of backups whose process is gone (a killed run); return what was removed."""
     removed = []
     for path in folder.glob(".*.partial"):
         found = _PARTIAL.match(path.name)
-        if found and not _alive(int(found["pid"])):
+        if found and not pgtools.process_alive(int(found["pid"])):
             path.unlink(missing_ok=True)
             removed.append(path)
     return removed

@@ -10,8 +10,7 @@ import socket
 import subprocess
 import time
 import tomllib
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -455,22 +454,6 @@ def shadow_for(project: Project, settings: Settings) -> LocalCluster | None:
     db = project_config(project).get("db")
     port = db.get("shadow_port", DEFAULT_SHADOW_PORT) if isinstance(db, dict) else DEFAULT_SHADOW_PORT
     return LocalCluster(root=local.root / "shadow", port=int(port), bindir=local.bindir, durable=False)
-
-
-@contextmanager
-def shadow_database(shadow: LocalCluster, *, extra_sql: Sequence[str] = ()) -> Iterator[DbUrl]:
-    """A fresh `postgres` database with the base schema on the shadow cluster, connected as postgres.
-
-    Named postgres, so pg_cron (cron.database_name) can be created in it. The shadow stops afterwards
-    unless it was already running.
-    """
-    started = shadow.start()
-    try:
-        recreate_database(shadow.url, extra_sql=extra_sql)
-        yield shadow.url
-    finally:
-        if started:
-            shadow.stop()
 
 
 def choose_backend(settings: Settings, cli: SupabaseCli | None) -> str:

@@ -142,6 +142,19 @@ def child_env(url: DbUrl | None = None, extra: Mapping[str, str] | None = None) 
     return env
 
 
+def process_alive(pid: int) -> bool:
+    """True while a process with this id exists on this machine (a run's leftovers are named with its pid)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @functools.cache
 def _prctl() -> Callable[..., int] | None:
     """The C library's prctl, loaded in the parent (loading a library between fork and exec is not safe)."""
