@@ -201,9 +201,16 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _partial(folder: Path, stem: str) -> Path:
+    """A new hidden file, mode 0600, named with our pid so that the next run can tell it was left behind."""
+    descriptor, name = tempfile.mkstemp(prefix=f".{stem}.", suffix=f".{os.getpid()}.partial", dir=folder)
+    os.close(descriptor)
+    return Path(name)
+
+
 def _claim(folder: Path, stem: str, dump: Path, manifest_for: Callable[[Path], str]) -> Path:
     """Link the verified dump and its manifest to the first free name; never replace another backup's file."""
-    manifest_partial = folder / f".{stem}.manifest.{os.getpid()}.partial"
+    manifest_partial = _partial(folder, f"{stem}.manifest")
     for number in itertools.count(1):
         name = stem if number == 1 else f"{stem}-{number}"
         final, manifest = folder / f"{name}.dump", folder / f"{name}.manifest.json"
@@ -238,8 +245,7 @@ def backup(
         found = dependents(conn, schemas)
     if not schemas:
         raise BackupError(f"{env.name} has no schema of its own to back up")
-    partial = target / f".{env.name}-{stamp}.{os.getpid()}.partial"
-    os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # it holds the data: only we read it
+    partial = _partial(target, f"{env.name}-{stamp}")  # it holds the data: only its owner reads it
     try:
         argv = [_tool(env, "pg_dump"), "--format=custom", "--file", str(partial), "--dbname", env.url.without_password]
         for schema in schemas:
