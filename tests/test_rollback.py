@@ -269,8 +269,7 @@ def test_backups_made_in_the_same_second_never_share_a_file(
 
     # Two tasks started together, as two promotions would be.
     runs = [
-        start_invoke(project_dir, "db.backup", "--env", "staging", "--backup-dir", str(bk / "cli"))
-        for _ in range(2)
+        start_invoke(project_dir, "db.backup", "--env", "staging", "--backup-dir", str(bk / "cli")) for _ in range(2)
     ]
     assert [r.wait(timeout=120) for r in runs] == [0, 0]
     kept = sorted((bk / "cli").glob("*.dump"))

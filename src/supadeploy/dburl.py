@@ -19,7 +19,7 @@ from supadeploy.errors import ConfigError
 _SCHEMES = ("postgres", "postgresql")
 _LOOPBACK = {"localhost", "127.0.0.1", "::1", ""}
 # What libpq puts in quotes in its parse errors is a piece of the value: never repeat it.
-_QUOTED = re.compile(r'"[^"]{2,}"')
+_QUOTED = re.compile(r'"([^"]*)"')
 # A host name, an IPv4 or IPv6 address, or a Unix socket folder: anything else is a misread password.
 _HOST = re.compile(r"^(?:[A-Za-z0-9_.-]*|[0-9A-Fa-f:.%]+|/.*)$")
 # libpq keywords that are part of the URL itself rather than its query string
@@ -60,7 +60,7 @@ class DbUrl:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreadable"
             hint = f"; {_UNESCAPED}" if scheme else ""
             raise ConfigError(
-                f"{what} is not a connection string libpq accepts: {_QUOTED.sub('(part of the value)', first)} "
+                f"{what} is not a connection string libpq accepts: {_QUOTED.sub(_hidden, first)} "
                 f"(expected postgresql://user:password@host:port/dbname or key=value pairs{hint})"
             ) from None
         hosts = _hosts(str(params.get("host", "")), str(params.get("port", "")), what, url=bool(scheme))
@@ -176,6 +176,11 @@ def _url(
     path = f"/{quote(dbname, safe='')}" if dbname is not None else ""
     query = f"?{urlencode(options)}" if options else ""
     return f"{scheme}://{userinfo}{'@' if userinfo else ''}{netloc}{path}{query}"
+
+
+def _hidden(quoted: re.Match[str]) -> str:
+    """A quoted piece of a libpq message, unless it is one character of syntax (such as "=")."""
+    return quoted[0] if len(quoted[1]) <= 1 else '"(part of the value)"'
 
 
 def _plain_word(password: str) -> bool:
