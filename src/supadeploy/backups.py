@@ -15,7 +15,6 @@ creates again what depends on them from Supabase's schemas.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import os
 import re
@@ -211,7 +210,9 @@ def _partial(folder: Path, stem: str) -> Path:
 def _claim(folder: Path, stem: str, dump: Path, manifest_for: Callable[[Path], str]) -> Path:
     """Link the verified dump and its manifest to the first free name; never replace another backup's file."""
     manifest_partial = _partial(folder, f"{stem}.manifest")
-    for number in itertools.count(1):
+    number = 0
+    while True:
+        number += 1
         name = stem if number == 1 else f"{stem}-{number}"
         final, manifest = folder / f"{name}.dump", folder / f"{name}.manifest.json"
         try:
@@ -227,7 +228,6 @@ def _claim(folder: Path, stem: str, dump: Path, manifest_for: Callable[[Path], s
         finally:
             manifest_partial.unlink(missing_ok=True)
         return final
-    raise AssertionError("unreachable")
 
 
 def backup(
