@@ -222,7 +222,20 @@ def database_from(server: Server, template: str, prefix: str) -> Iterator[DbUrl]
     """A database cloned from a template (owned by postgres, its URL postgres's), dropped afterwards."""
     name = f"{prefix}{os.getpid()}_{next(_counter)}"
     with _janitor(server, name, template_dbname=template):
-        yield server.postgres.with_dbname(name)
+        try:
+            yield server.postgres.with_dbname(name)
+        finally:
+            _stop_autovacuum(server, name)
+
+
+def _stop_autovacuum(server: Server, dbname: str) -> None:
+    """End an autovacuum worker in the database: a superuser's process, which the janitor (postgres) cannot end."""
+    with psycopg.connect(server.url.raw, autocommit=True) as admin:
+        admin.execute(
+            "select pg_terminate_backend(pid) from pg_stat_activity"
+            " where datname = %s and backend_type = 'autovacuum worker'",
+            (dbname,),
+        )
 
 
 @pytest.fixture

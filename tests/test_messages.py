@@ -129,7 +129,7 @@ def test_an_unreadable_migration_file_is_named(project_dir: ProjectDir, db_url: 
     assert not exists(db_url, "public.a")
 
 
-def test_a_raw_cli_history_is_compared_by_the_parser(project_dir: ProjectDir, db_url: DbUrl) -> None:
+def test_a_raw_cli_history_is_compared_by_the_parser(project_dir: ProjectDir, pg_server: Server, db_url: DbUrl) -> None:
     project_dir.set_env("local", SUPABASE_DB_URL=db_url.raw)
     project_dir.add_migration(
         "20240101000000",
@@ -161,3 +161,16 @@ def test_a_raw_cli_history_is_compared_by_the_parser(project_dir: ProjectDir, db
     assert rows == {"20240101000000": [], "20240102000000": [], "20240103000000": ["local"]}
     table = run_invoke(project_dir, "db.status")
     assert "edited" in next(line for line in table.stdout.splitlines() if "20240103000000" in line)
+
+    # A login that may read only the CLI's history (RUNBOOK: drift_reader) sees the same, from the statements.
+    with psycopg.connect(pg_server.url.with_dbname(db_url.dbname).raw, autocommit=True) as admin:
+        if admin.execute("select 1 from pg_roles where rolname = 'history_reader'").fetchone() is None:
+            admin.execute("create role history_reader login password 'reader-pw'")
+        admin.execute("grant usage on schema supabase_migrations to history_reader")
+        admin.execute("grant select on supabase_migrations.schema_migrations to history_reader")
+    reader = f"postgresql://history_reader:reader-pw@{db_url.host}:{db_url.port}/{db_url.dbname}"
+    project_dir.set_env("readonly", SUPABASE_DB_URL=reader)
+    seen = run_invoke(project_dir, "db.status", "--env", "readonly", "--json")
+    assert seen.returncode == 0, seen.output
+    rows = {m["version"]: m["edited"] for m in json.loads(seen.stdout)["migrations"]}
+    assert rows == {"20240101000000": [], "20240102000000": [], "20240103000000": ["readonly"]}

@@ -36,12 +36,12 @@ def _has_promotions(conn: psycopg.Connection) -> bool:
 
 def checksums(conn: psycopg.Connection) -> dict[str, str]:
     """Recorded SHA-256 per version (empty when the ledger does not exist)."""
-    if not exists(conn):
-        return {}
     try:
+        if not exists(conn):
+            return {}
         return dict(conn.execute("select version, sha256 from supadeploy.migration_checksums").fetchall())
     except psycopg.errors.InsufficientPrivilege:
-        return {}  # a read-only login (db.status, db.plan): the CLI's recorded statements still tell
+        return {}  # a login that may read only the CLI's history (db.status): its recorded statements still tell
 
 
 def record(conn: psycopg.Connection, files: Sequence[MigrationFile], how: str) -> None:
