@@ -119,11 +119,17 @@ def template_clone(env: Environment) -> Iterator[DbUrl]:
     if not env.url.is_loopback:
         raise CopyUnavailable(f"{env.name} is not on this machine")
     with connect(env.url.maintenance) as admin:
-        row = admin.execute(
-            "select count(*) from pg_stat_activity where datname = %s and pid <> pg_backend_pid()", (env.url.dbname,)
-        ).fetchone()
-    if row and row[0]:
-        raise CopyUnavailable(f"{env.name} has {row[0]} other session(s)")
+        for _ in range(4):  # a session closed a moment ago (our own gates') may still be leaving
+            row = admin.execute(
+                "select count(*) from pg_stat_activity where datname = %s and pid <> pg_backend_pid()",
+                (env.url.dbname,),
+            ).fetchone()
+            others = int(row[0]) if row else 0
+            if not others:
+                break
+            time.sleep(0.05)
+    if others:
+        raise CopyUnavailable(f"{env.name} has {others} other session(s)")
     with _database(env.url, template=env.url.dbname) as copy:
         yield copy
 
