@@ -95,12 +95,28 @@ def template_db(pg_server: Server) -> Iterator[str]:
         yield TEMPLATE_DB
 
 
+@contextmanager
+def _clone(server: Server, name: str, template: str) -> Iterator[DbUrl]:
+    """A database cloned from a template by postgres (its owner, as on Supabase), as postgres's URL.
+
+    Dropped by the superuser with FORCE: that also ends the autovacuum worker that a non-superuser
+    cannot end, which may start in it at any moment.
+    """
+    _janitor(server, name, template_dbname=template).init()
+    try:
+        yield server.postgres.with_dbname(name)
+    finally:
+        with psycopg.connect(server.url.raw, autocommit=True) as admin:
+            admin.execute(
+                psycopg.sql.SQL("drop database if exists {} with (force)").format(psycopg.sql.Identifier(name))
+            )
+
+
 @pytest.fixture
 def db_url(pg_server: Server, template_db: str) -> Iterator[DbUrl]:
     """A fresh database for one test, cloned from the template, as postgres (its owner, as on Supabase)."""
-    name = f"t{os.getpid()}_{next(_counter)}"
-    with _janitor(pg_server, name, template_dbname=template_db):
-        yield pg_server.postgres.with_dbname(name)
+    with _clone(pg_server, f"t{os.getpid()}_{next(_counter)}", template_db) as url:
+        yield url
 
 
 @pytest.fixture
@@ -247,9 +263,8 @@ def exposure_template(request: pytest.FixtureRequest) -> str:
 @contextmanager
 def database_from(server: Server, template: str, prefix: str) -> Iterator[DbUrl]:
     """A database cloned from a template (owned by postgres, its URL postgres's), dropped afterwards."""
-    name = f"{prefix}{os.getpid()}_{next(_counter)}"
-    with _janitor(server, name, template_dbname=template):
-        yield server.postgres.with_dbname(name)
+    with _clone(server, f"{prefix}{os.getpid()}_{next(_counter)}", template) as url:
+        yield url
 
 
 @pytest.fixture

@@ -56,7 +56,9 @@ def _factories(tree: ast.Module, classes: set[str]) -> set[str]:
 
 def raised_outside_the_tree(path: Path, classes: set[str], root: Path = SRC) -> list[str]:
     tree = ast.parse(path.read_text())
-    allowed = (classes - {"SupadeployError"}) | _factories(tree, classes)
+    # A function of this module, or a method of an error class (PushFailed.amended), that returns one of them.
+    made_in_errors = _factories(ast.parse((SRC / "errors.py").read_text()), classes)
+    allowed = (classes - {"SupadeployError"}) | _factories(tree, classes) | made_in_errors
     offenders = []
     for node in ast.walk(tree):
         if not isinstance(node, ast.Raise) or node.exc is None:

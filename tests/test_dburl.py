@@ -80,3 +80,59 @@ def test_refuses_what_libpq_cannot_read_without_showing_the_password(raw: str, e
     message = str(caught.value)
     assert ":p@" not in message and "password=p" not in message and "p%zz" not in message
     assert "\n" not in message
+
+
+SPECIAL = "/#?@:% &=+;'\"\\[],!$"
+
+
+@pytest.mark.parametrize("char", list(SPECIAL))
+def test_a_password_with_a_url_special_character_never_shows(char: str) -> None:
+    from urllib.parse import quote
+
+    password = f"Zx9{char}SECRET-pw"
+    encoded = DbUrl.parse(f"postgresql://postgres:{quote(password, safe='')}@127.0.0.1:5432/db?sslmode=disable")
+    assert encoded.password == password
+    assert encoded.masked == "postgresql://postgres:****@127.0.0.1:5432/db?sslmode=disable"
+    assert encoded.with_dbname("other").password == password
+    unescaped = f"postgresql://postgres:{password}@127.0.0.1:5432/db?sslmode=disable"
+    try:
+        url = DbUrl.parse(unescaped)
+    except ConfigError as exc:
+        shown = str(exc)
+        assert "percent-encode" in shown
+    else:  # libpq read it whole: then it is the same URL as the encoded one
+        assert (url.password, url.raw, url.masked) == (password, encoded.raw, encoded.masked)
+        shown = url.masked + url.without_password + url.where + url.with_dbname("x").masked
+    assert "Zx9" not in shown and "SECRET" not in shown
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "host=h password=Zx9 SECRET-pw port=1",
+        "host=h password='Zx9 SECRET-pw port=1",
+        "postgresql://u:Zx9%SECRET-pw@h/db",
+        "postgresql://u:Zx9 SECRET-pw@h/db",
+        "postgresql://postgres:5432/SECRET-pw@h/db",
+    ],
+)
+def test_what_libpq_refuses_is_refused_without_any_piece_of_the_value(raw: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        DbUrl.parse(raw)
+    assert "Zx9" not in str(caught.value) and "SECRET" not in str(caught.value)
+
+
+def test_the_local_password_postgres_is_masked_only_where_it_stands() -> None:
+    url = DbUrl.parse("postgresql://postgres:postgres@127.0.0.1:54322/postgres")
+    text = (
+        "failed to connect to `host=127.0.0.1 user=postgres database=postgres`: "
+        "postgresql://postgres:postgres@127.0.0.1:54322/postgres /usr/share/postgresql/15/extension "
+        "password=postgres PGPASSWORD=postgres"
+    )
+    assert url.scrub(text) == (
+        "failed to connect to `host=127.0.0.1 user=postgres database=postgres`: "
+        "postgresql://postgres:****@127.0.0.1:54322/postgres /usr/share/postgresql/15/extension "
+        "password=**** PGPASSWORD=****"
+    )
+    secret = DbUrl.parse("postgresql://postgres:Zx9-SECRET-pw@127.0.0.1/postgres")
+    assert secret.scrub("echoed Zx9-SECRET-pw anywhere") == "echoed **** anywhere"

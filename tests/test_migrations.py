@@ -77,3 +77,24 @@ def test_sha256_is_of_the_file_bytes(tmp_path: Path) -> None:
     touch(tmp_path, "1_a.sql", "create table a();")
     (migration,) = discover(tmp_path)
     assert migration.sha256() == hashlib.sha256(b"create table a();").hexdigest()
+
+
+def test_a_file_that_is_not_utf8_is_named(tmp_path: Path) -> None:
+    touch(tmp_path, "1_fine.sql")
+    (tmp_path / "2_latin1.sql").write_bytes("-- caf\u00e9\nselect 1;\n".encode("latin-1"))
+    with pytest.raises(MigrationFileError) as caught:
+        discover(tmp_path)
+    assert str(caught.value) == (
+        "2_latin1.sql is not UTF-8 text (byte 0xe9 on line 1): PostgreSQL would refuse it; save the file as UTF-8"
+    )
+
+
+def test_a_dangling_symlink_is_named(tmp_path: Path) -> None:
+    touch(tmp_path, "1_fine.sql")
+    (tmp_path / "2_moved.sql").symlink_to(tmp_path / "elsewhere" / "2_moved.sql")
+    with pytest.raises(MigrationFileError) as caught:
+        discover(tmp_path)
+    assert (
+        str(caught.value)
+        == f"2_moved.sql is a symbolic link to {tmp_path / 'elsewhere' / '2_moved.sql'}, which does not exist"
+    )

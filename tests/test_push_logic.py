@@ -11,7 +11,7 @@ from supadeploy.database import AppliedMigration
 from supadeploy.errors import PushFailed
 from supadeploy.ledger import statements_match, verify
 from supadeploy.migrations import MigrationFile
-from supadeploy.push import Limits, plan_push, retry_lock_timeouts
+from supadeploy.push import Limits, committed_statements, plan_push, retry_lock_timeouts, what_stays
 from supadeploy.settings import load
 from supadeploy.supabase_cli import push_failure
 
@@ -85,11 +85,32 @@ def test_a_lock_timeout_keeps_its_sqlstate_for_the_retry_loop() -> None:
     assert str(failure).endswith("(nothing was applied)")
 
 
-def test_a_failure_before_any_file_names_the_cli_s_last_word() -> None:
+def test_a_failure_before_any_file_names_the_cause_not_the_cli_s_advice() -> None:
     failure = push_failure(recorded("push_unreachable.txt"), [])
     assert failure.file is None and failure.statement is None
-    assert failure.detail == "Make sure your local IP is allowed in Network Restrictions and Network Bans."
+    assert failure.detail.startswith("failed to connect to postgres: ")
+    assert "ECONNREFUSED" in failure.detail
     assert str(failure).startswith("db push failed: ")
+
+
+@pytest.mark.parametrize(
+    ("recording", "cause"),
+    [
+        ("push_connection_lost.txt", "the connection to the database was lost: Connection terminated unexpectedly"),
+        (
+            "push_connection_terminated.txt",
+            "the server closed the connection: terminating connection due to administrator command (SQLSTATE 57P01)",
+        ),
+    ],
+)
+def test_a_dropped_connection_is_named_as_the_cause(recording: str, cause: str) -> None:
+    failure = push_failure(recorded(recording), ["20240101000000_a.sql", "20240102000000_b.sql"])
+    assert failure.detail == cause
+    assert failure.statement == "#0 select pg_sleep(5)" and failure.index == 0
+    assert str(failure) == (
+        f"migration 20240102000000_b.sql failed: {cause} -- in statement: #0 select pg_sleep(5) "
+        "(applied before the failure: 20240101000000_a.sql)"
+    )
 
 
 def test_success_output_lists_the_files_applied() -> None:
@@ -141,6 +162,33 @@ def test_retries_are_bounded() -> None:
     assert calls == [0, 1, 2]
 
 
+def test_a_failure_after_retries_names_every_file_the_push_applied() -> None:
+    outcomes = [lock_timeout("2_b.sql", applied=("1_a.sql",)), lock_timeout("2_b.sql"), lock_timeout("2_b.sql")]
+
+    def attempt(number: int) -> tuple[str, ...]:
+        raise outcomes[number]
+
+    with pytest.raises(PushFailed) as caught:
+        retry_lock_timeouts(attempt, Limits(retries=2), sleep=lambda _: None)
+    assert caught.value.applied == ("1_a.sql",)
+    assert "(applied before the failure: 1_a.sql)" in str(caught.value)
+    assert "nothing was applied" not in str(caught.value)
+
+
+def test_a_different_failure_after_a_retry_still_names_what_the_first_attempt_applied() -> None:
+    outcomes = [
+        lock_timeout("2_b.sql", applied=("1_a.sql",)),
+        PushFailed(file="3_c.sql", statement=None, detail="syntax error (SQLSTATE 42601)", applied=("2_b.sql",)),
+    ]
+
+    def attempt(number: int) -> tuple[str, ...]:
+        raise outcomes[number]
+
+    with pytest.raises(PushFailed) as caught:
+        retry_lock_timeouts(attempt, Limits(retries=3), sleep=lambda _: None)
+    assert caught.value.applied == ("1_a.sql", "2_b.sql")
+
+
 def test_other_failures_are_not_retried() -> None:
     calls: list[int] = []
 
@@ -173,10 +221,27 @@ def test_limits_come_from_settings_and_timeouts_only_on_protected_targets(tmp_pa
             True,
         ),
         (["create table a (id int)"], "create table a (id bigint);", False),
-        ([], "", False),  # nothing recorded proves nothing
+        # as the CLI records them: leading comments kept with the statement, no semicolons
+        (
+            ["-- a comment\ncreate table a (note text default '--')", "/* b */\ninsert into a values ('row 2')"],
+            "-- a comment\ncreate table a (note text default '--');  /* b */\ninsert into a values ('row 2');\n",
+            True,
+        ),
+        (["insert into a values ('row 2')"], "insert into a values ('row2');", False),
+        (["insert into a values ('row 2')"], "insert into a values ('row  2');", False),
+        (["select 1 -- trailing comment"], "select 1; -- trailing comment", True),
+        (
+            ["create function f() returns int language sql as $$ select 1 $$"],
+            "create function f() returns int language sql as $$ select 2 $$;",
+            False,
+        ),
+        ([], "", True),  # an empty file: the CLI records no statement
+        ([], "-- only a comment\n", True),
+        ([], "select 1;", False),
+        (["select 1"], "select (", False),  # what does not parse proves nothing
     ],
 )
-def test_statements_match_ignores_comments_spacing_and_semicolons(statements: list[str], text: str, same: bool) -> None:
+def test_statements_match_reads_both_with_postgresql_s_parser(statements: list[str], text: str, same: bool) -> None:
     assert statements_match(statements, text) is same
 
 
@@ -196,3 +261,51 @@ def test_verify_backfills_what_matches_and_names_what_changed(tmp_path: Path) ->
     result = verify(None, [kept, edited, recorded_ok, recorded_changed, pending], history, checksums)
     assert [f.version for f in result.backfilled] == ["1"]
     assert [f.version for f in result.changed] == ["2", "4"]
+
+
+# --- what a failing file with its own transaction control leaves behind ---------------------------
+
+B, C, R = ("begin", ""), ("commit", ""), ("rollback", "")
+
+
+@pytest.mark.parametrize(
+    ("kinds", "failing", "stays"),
+    [
+        # each case as the Supabase CLI 3.1.0 ran it on PostgreSQL 15 (tests/test_push.py runs one for real)
+        ([None, None], 2, []),  # t1; t3; fail: one transaction, nothing stays
+        ([None, B, None], 3, [0]),  # t1; begin; t2; fail; commit
+        ([None, B, None, C], 4, [0, 2]),  # t1; begin; t2; commit; fail
+        ([None, B, None, R, None], 5, [0, 4]),  # t1; begin; t2; rollback; t3; fail
+        ([None, C, None], 3, [0, 2]),  # t1; commit; t3; fail
+        ([None, R, None], 3, [0, 2]),  # t1; rollback; t3; fail
+        ([None, B, None, C, B, None], 6, [0, 2]),  # t1; begin; t2; commit; begin; t3; fail
+        ([B, None, C, None, B, None], 6, [1, 3]),  # begin; t1; commit; t2; begin; t3; fail
+        # t0; begin; t1; savepoint s; t2; rollback to s; t3; commit; fail
+        ([None, B, None, ("savepoint", "s"), None, ("rollback_to", "s"), None, C], 8, [0, 2, 6]),
+    ],
+)
+def test_what_stays_of_a_file_that_commits_on_its_own(
+    kinds: list[tuple[str, str] | None], failing: int, stays: list[int]
+) -> None:
+    assert committed_statements(kinds, failing) == stays
+
+
+def test_the_report_names_the_statements_that_stay_and_never_claims_nothing_was_applied(tmp_path: Path) -> None:
+    (migration,) = files("20240103000000", folder=tmp_path)
+    migration.path.write_text(
+        "create table before_tx (id int);\nbegin;\n-- inside\ncreate table inside_tx (id int);\ncommit;\n"
+        "create table after_tx (id int);\nselect 1/0;\n"
+    )
+    failure = PushFailed(file=migration.filename, statement="#5 select 1/0", detail="division by zero", index=5)
+    told = str(what_stays(failure, [migration]))
+    assert "nothing was applied" not in told
+    assert "commits on its own, so 3 of its statements before the failure stay applied" in told
+    assert "line 1: create table before_tx (id int)" in told
+    assert "line 4: create table inside_tx (id int)" in told and "line 6: create table after_tx" in told
+
+
+def test_a_file_without_transaction_control_still_says_nothing_was_applied(tmp_path: Path) -> None:
+    (migration,) = files("1", folder=tmp_path)
+    migration.path.write_text("create table a (id int);\nselect 1/0;\n")
+    failure = PushFailed(file=migration.filename, statement="#1 select 1/0", detail="division by zero", index=1)
+    assert str(what_stays(failure, [migration])).endswith("(nothing was applied)")

@@ -123,7 +123,7 @@ def test_retries_are_bounded(project_dir: ProjectDir, db_url: DbUrl) -> None:
     assert "retry 1/1" in ran.stderr
 
 
-@pytest.mark.parametrize("hold_connection", [False, True], ids=["template-clone", "rolled-back-transaction"])
+@pytest.mark.parametrize("hold_connection", [False, True], ids=["template-clone", "scratch-copy-of-its-history"])
 def test_dry_run_validates_each_file(project_dir: ProjectDir, db_url: DbUrl, hold_connection: bool) -> None:
     proj, env = setup(project_dir, db_url)
     project_dir.add_migration("20240101000000", "good", rls_table("good"))
@@ -135,18 +135,17 @@ def test_dry_run_validates_each_file(project_dir: ProjectDir, db_url: DbUrl, hol
     finally:
         if other is not None:
             other.close()
-    method = "transaction" if hold_connection else "clone"
+    method = "scratch" if hold_connection else "clone"
     assert [(c.filename, c.ok, c.method) for c in result.validation] == [
         ("20240101000000_good.sql", True, method),
         ("20240102000000_bad.sql", False, method),
         ("20240103000000_later.sql", None, method),
     ]
     assert 'relation "missing" does not exist' in result.validation[1].reason
-    if hold_connection:
-        assert result.validation[1].reason.startswith("line 2:")
+    assert all(c.seconds is not None for c in result.validation[:2])
     with psycopg.connect(db_url.raw) as conn:
         assert conn.execute("select to_regclass('public.good')").fetchone() == (None,)
-        dbs = conn.execute("select count(*) from pg_database where datname like 'supadeploy_dryrun_%'").fetchone()
+        dbs = conn.execute("select count(*) from pg_database where datname like 'supadeploy\\_scratch\\_%'").fetchone()
         assert dbs == (0,)
     ran = run_invoke(project_dir, "db.push", "--dry-run")
     assert ran.returncode == 1

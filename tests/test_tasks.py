@@ -68,7 +68,7 @@ def test_push_then_status_without_leaking_the_password(project_dir: ProjectDir, 
     assert status.returncode == 0, status.output
     payload = json.loads(status.stdout)
     assert payload["migrations"] == [
-        {"version": "20240101000000", "name": "create_a", "local": True, "applied": {"local": True}}
+        {"version": "20240101000000", "name": "create_a", "local": True, "applied": {"local": True}, "edited": []}
     ]
     assert payload["environments"][0]["url"].startswith("postgresql://deployer:****@")
     table = run_invoke(project_dir, "db.status")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -38,12 +39,22 @@ def reason(exc: psycopg.Error, url: DbUrl) -> str:
     return url.scrub(lines[0].rsplit("failed: ", 1)[-1])
 
 
+# The push locks this process holds, per thread and database: taking one again hands back its connection.
+_HELD: dict[tuple[int, tuple[tuple[str, int], ...], str], psycopg.Connection] = {}
+
+
 @contextmanager
 def push_lock(url: DbUrl, *, wait_seconds: float, work: str = "push") -> Iterator[psycopg.Connection]:
     """Hold the database's push advisory lock on a dedicated connection; wait at most wait_seconds.
 
-    Schema pushes and data imports share it, so neither runs under the other.
+    Pushes, restores, repairs, promotions and data imports share it, so none runs under another. A thread
+    that holds it already (a promotion, around its backup and push) gets the same connection back.
     """
+    key = (threading.get_ident(), url.hosts, url.dbname)
+    held = _HELD.get(key)
+    if held is not None and not held.closed:
+        yield held
+        return
     with connect(url) as conn:
         conn.execute(sql.SQL("set lock_timeout = {}").format(sql.Literal(f"{int(wait_seconds * 1000)}ms")))
         try:
@@ -51,6 +62,7 @@ def push_lock(url: DbUrl, *, wait_seconds: float, work: str = "push") -> Iterato
         except psycopg.errors.LockNotAvailable:
             raise LockTimeout(url.where, wait_seconds) from None
         conn.execute("set lock_timeout = 0")
+        _HELD[key] = conn
         try:
             yield conn
         except psycopg.OperationalError as exc:
@@ -61,6 +73,7 @@ def push_lock(url: DbUrl, *, wait_seconds: float, work: str = "push") -> Iterato
                 f"{reason(exc, url)}; the connection was lost during the {work}, nothing is half-applied: run it again",
             ) from None
         finally:
+            del _HELD[key]
             if not conn.closed and not conn.broken:
                 try:
                     conn.execute("select pg_advisory_unlock(%s)", (PUSH_LOCK_KEY,))

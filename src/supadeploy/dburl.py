@@ -3,22 +3,28 @@
 Both forms libpq reads are accepted, `postgresql://user:pw@host:port/db?opts` and `host=... password=...`,
 with several hosts (`h1:5432,h2:5433`) as libpq allows. `raw` is for the driver only; people see
 `masked`, argv gets `without_password` (the password travels in PGPASSWORD), and text that came back
-from elsewhere goes through `scrub()`.
+from elsewhere goes through `scrub()`. Everything shown is rebuilt from what libpq parsed, never cut
+out of the raw text: a password with an unescaped `/`, `#`, `?` or `@` is read differently by other
+parsers, and a piece of it must not end up in a host, a query string or a message.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode
 
 from supadeploy.errors import ConfigError
 
 _SCHEMES = ("postgres", "postgresql")
 _LOOPBACK = {"localhost", "127.0.0.1", "::1", ""}
-_KEYWORD_PASSWORD = re.compile(r"password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)")
+# What libpq puts in quotes in its parse errors is a piece of the value: never repeat it.
+_QUOTED = re.compile(r'"([^"]*)"')
+# A host name, an IPv4 or IPv6 address, or a Unix socket folder: anything else is a misread password.
+_HOST = re.compile(r"^(?:[A-Za-z0-9_.-]*|[0-9A-Fa-f:.%]+|/.*)$")
 # libpq keywords that are part of the URL itself rather than its query string
-_URL_PARTS = {"host", "hostaddr", "port", "user", "password", "dbname"}
+_URL_PARTS = {"host", "port", "user", "password", "dbname"}
+_UNESCAPED = "percent-encode any @ : / ? # % or space in the password"
 MASK = "****"
 DEFAULT_PORT = 5432
 
@@ -51,41 +57,36 @@ class DbUrl:
         try:
             params = {k: v for k, v in conninfo_to_dict(text).items() if v is not None}
         except ProgrammingError as exc:
-            reason = _scrub_guess(text, str(exc).strip().splitlines()[0] if str(exc).strip() else "")
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreadable"
+            hint = f"; {_UNESCAPED}" if scheme else ""
             raise ConfigError(
-                f"{what} is not a connection string libpq accepts: {reason or 'unreadable'} "
-                "(expected postgresql://user:password@host:port/dbname or key=value pairs)"
+                f"{what} is not a connection string libpq accepts: {_QUOTED.sub(_hidden, first)} "
+                f"(expected postgresql://user:password@host:port/dbname or key=value pairs{hint})"
             ) from None
-        hosts = _hosts(str(params.get("host", "")), str(params.get("port", "")), what)
+        hosts = _hosts(str(params.get("host", "")), str(params.get("port", "")), what, url=bool(scheme))
         user = str(params.get("user") or "postgres")
         dbname = str(params.get("dbname") or "postgres")
-        password = params.get("password")
+        if scheme and ("@" in dbname or "/" in dbname):
+            raise ConfigError(f"{what} does not read as user:password@host:port/dbname: {_UNESCAPED}")
+        password = None if params.get("password") is None else str(params["password"])
         options = tuple((k, str(v)) for k, v in params.items() if k not in _URL_PARTS)
+        given = {k: str(params[k]) for k in ("user", "dbname") if k in params}
+        # A URL is rebuilt from what libpq read, so that nothing downstream re-reads the original text.
+        rebuilt = _url(scheme, given.get("user"), password, hosts, given.get("dbname"), options) if scheme else text
         return cls(
-            raw=text,
+            raw=rebuilt,
             host=hosts[0][0],
             port=hosts[0][1],
             user=user,
             dbname=dbname,
-            password=None if password is None else str(password),
+            password=password,
             hosts=hosts,
             options=options,
             scheme=scheme or "postgresql",
         )
 
     def _render(self, password: str | None) -> str:
-        userinfo = quote(self.user, safe="")
-        if password is not None:
-            userinfo += ":" + password
-        netloc = ",".join(f"{_host(h)}:{p}" for h, p in self.hosts)
-        query = self._query()
-        return f"{self.scheme}://{userinfo}@{netloc}/{quote(self.dbname, safe='')}{query}"
-
-    def _query(self) -> str:
-        if "://" in self.raw:
-            found = urlsplit(self.raw).query
-            return f"?{found}" if found else ""
-        return f"?{urlencode(self.options)}" if self.options else ""
+        return _url(self.scheme, self.user, password, self.hosts, self.dbname, self.options, encoded=True)
 
     @property
     def masked(self) -> str:
@@ -117,9 +118,20 @@ class DbUrl:
         return dict(self.options).get(name)
 
     def scrub(self, text: str) -> str:
-        """Remove this URL's password from text that came from elsewhere."""
-        if self.password:
-            text = text.replace(self.password, MASK).replace(quote(self.password, safe=""), MASK)
+        """Remove this URL's password from text that came from elsewhere, where it stands as a password.
+
+        In a URL's user info and after `password=` always; anywhere else only when it cannot be an
+        ordinary word: the local password is `postgres`, and `user=postgres` or `/usr/share/postgresql`
+        must stay readable.
+        """
+        if not self.password:
+            return text
+        for secret in dict.fromkeys((self.password, quote(self.password, safe=""))):
+            escaped = re.escape(secret)
+            text = re.sub(rf"(://[^\s:/@]*:){escaped}(?=@)", rf"\g<1>{MASK}", text)
+            text = re.sub(rf"(password\s*[=:]\s*['\"]?){escaped}", rf"\g<1>{MASK}", text, flags=re.IGNORECASE)
+            if not _plain_word(self.password):
+                text = text.replace(secret, MASK)
         return text
 
     @property
@@ -129,15 +141,51 @@ class DbUrl:
 
     def with_dbname(self, dbname: str) -> DbUrl:
         """The same server and credentials, another database."""
+        return self._with(dbname=dbname)
+
+    def with_user(self, user: str) -> DbUrl:
+        """The same server, database and password, another role."""
+        return self._with(user=user)
+
+    def _with(self, **changes: str) -> DbUrl:
         if "://" in self.raw:
-            parts = urlsplit(self.raw)
-            raw = f"{parts.scheme}://{parts.netloc}/{quote(dbname, safe='')}"
-            raw += f"?{parts.query}" if parts.query else ""
+            parts = {"user": self.user, "dbname": self.dbname, **changes}
+            raw = _url(self.scheme, parts["user"], self.password, self.hosts, parts["dbname"], self.options)
         else:
             from psycopg.conninfo import make_conninfo
 
-            raw = make_conninfo(self.raw, dbname=dbname)
+            raw = make_conninfo(self.raw, **changes)
         return DbUrl.parse(raw)
+
+
+def _url(
+    scheme: str,
+    user: str | None,
+    password: str | None,
+    hosts: tuple[tuple[str, int], ...],
+    dbname: str | None,
+    options: tuple[tuple[str, str], ...],
+    *,
+    encoded: bool = False,
+) -> str:
+    """A URL built from parsed parts (the password percent-encoded, unless it is already a mask)."""
+    userinfo = quote(user, safe="") if user is not None else ""
+    if password is not None:
+        userinfo += ":" + (password if encoded else quote(password, safe=""))
+    netloc = ",".join(f"{_host(h)}:{p}" for h, p in hosts)
+    path = f"/{quote(dbname, safe='')}" if dbname is not None else ""
+    query = f"?{urlencode(options)}" if options else ""
+    return f"{scheme}://{userinfo}{'@' if userinfo else ''}{netloc}{path}{query}"
+
+
+def _hidden(quoted: re.Match[str]) -> str:
+    """A quoted piece of a libpq message, unless it is one character of syntax (such as "=")."""
+    return quoted[0] if len(quoted[1]) <= 1 else '"(part of the value)"'
+
+
+def _plain_word(password: str) -> bool:
+    """A password that reads as an ordinary word (letters only, short): it is masked only where it stands."""
+    return password.isalpha() and len(password) <= 12
 
 
 def _host(host: str) -> str:
@@ -146,32 +194,24 @@ def _host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def _hosts(hosts: str, ports: str, what: str) -> tuple[tuple[str, int], ...]:
-    """Pair each host with its port as libpq does: one port for all, or one per host."""
+def _hosts(hosts: str, ports: str, what: str, *, url: bool = False) -> tuple[tuple[str, int], ...]:
+    """Pair each host with its port as libpq does: one port for all, or one per host.
+
+    Never repeats a port or a host that is not one: in a URL they can be pieces of a misread password.
+    """
     names = hosts.split(",") if hosts else [""]
     given = ports.split(",") if ports else [""]
     if len(given) not in (1, len(names)):
         raise ConfigError(f"{what} names {len(names)} hosts but {len(given)} ports")
+    hint = f": {_UNESCAPED}" if url else ""
     try:
         numbers = [int(p) if p.strip() else DEFAULT_PORT for p in given]
     except ValueError:
-        raise ConfigError(f"{what} has an invalid port: {ports!r}") from None
+        raise ConfigError(f"{what} has an invalid port (not a number){hint}") from None
     if any(not 0 < n < 65536 for n in numbers):
-        raise ConfigError(f"{what} has an invalid port: {ports!r}")
+        raise ConfigError(f"{what} has an invalid port (not between 1 and 65535){hint}")
+    if any(not _HOST.match(name) for name in names):
+        raise ConfigError(f"{what} has a host that is not a host name or address{hint}")
     if len(numbers) == 1:
         numbers *= len(names)
     return tuple(zip(names, numbers, strict=True))
-
-
-def _scrub_guess(raw: str, text: str) -> str:
-    """Remove whatever looks like the password of a string libpq could not parse."""
-    guesses = [m.group(1).strip("'") for m in _KEYWORD_PASSWORD.finditer(raw)]
-    try:
-        guesses.append(urlsplit(raw).password or "")
-    except ValueError:
-        pass
-    for guess in filter(None, guesses):
-        text = text.replace(guess, MASK)
-    if raw and raw in text:
-        text = text.replace(raw, "(the value)")
-    return text

@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from pathlib import Path
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 import psycopg
-from psycopg import sql
 
-from supadeploy import environments
+from supadeploy import scratch
 from supadeploy.backups import MANAGED_SCHEMAS
-from supadeploy.database import applied_migrations, connect
+from supadeploy.database import connect
 from supadeploy.dburl import DbUrl
 from supadeploy.environments import Environment
-from supadeploy.errors import HistoryConflict, SupadeployError
-from supadeploy.local_backend import load_compat_into, setup_sql, shadow_database, shadow_for
-from supadeploy.migrations import discover
-from supadeploy.project import CONFIG_FILE, MIGRATIONS_DIR, Project, sql_file
+from supadeploy.project import Project, sql_file
 from supadeploy.supabase_cli import SupabaseCli
 
 EXCLUDED = (*MANAGED_SCHEMAS, "supabase_migrations", "supadeploy")
@@ -67,62 +58,11 @@ def compare(live: Snapshot, expected: Snapshot) -> list[Difference]:
     return differences
 
 
-def _scratch_server(project: Project, env: Environment, override: str | None) -> DbUrl:
-    """--scratch-url, else SUPADEPLOY_SCRATCH_URL, else the local environment's server."""
-    if override:
-        return DbUrl.parse(override, "--scratch-url")
-    return env.settings.scratch_url or environments.resolve(project, "local").url
-
-
 def drift(project: Project, env: Environment, cli: SupabaseCli, *, scratch_url: str | None = None) -> list[Difference]:
     """Rebuild env's applied migrations on a scratch database (no Docker) and compare the two schemas."""
-    files = {f.version: f for f in discover(project.migrations_dir)}
+    server = DbUrl.parse(scratch_url, "--scratch-url") if scratch_url else None
     with connect(env.url) as conn:
-        applied = applied_migrations(conn)
         live = snapshot(conn)
-    missing = [m.version for m in applied if m.version not in files]
-    if missing:
-        raise HistoryConflict(f"cannot rebuild {env.name}: no local file for applied version(s) {', '.join(missing)}")
-    workdir = Path(tempfile.mkdtemp(prefix="supadeploy-drift-"))
-    try:
-        (workdir / MIGRATIONS_DIR).mkdir(parents=True)
-        shutil.copy(project.root / CONFIG_FILE, workdir / CONFIG_FILE)
-        for migration in applied:
-            shutil.copy(files[migration.version].path, workdir / MIGRATIONS_DIR / files[migration.version].filename)
-        with _scratch_database(project, env, scratch_url) as scratch:
-            if applied:
-                replace(cli, workdir=workdir).push(scratch, include_all=True)
-            with connect(scratch) as conn:
-                expected = snapshot(conn)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    with scratch.history_copy(project, env, cli, server=server) as copy, connect(copy.url) as conn:
+        expected = snapshot(conn)
     return compare(live, expected)
-
-
-@contextmanager
-def _scratch_database(project: Project, env: Environment, override: str | None) -> Iterator[DbUrl]:
-    """An empty database with Supabase's base schema, dropped (or emptied) afterwards.
-
-    On the shadow cluster when local is the Docker-free cluster and no scratch server is named (a
-    database named postgres, as pg_cron needs); else a new database on the scratch server.
-    """
-    shadow = None if override or env.settings.scratch_url else shadow_for(project, env.settings)
-    if shadow is not None:
-        with shadow_database(shadow, extra_sql=setup_sql(project)) as url:
-            yield url
-        return
-    server = _scratch_server(project, env, override)
-    name = f"supadeploy_drift_{os.getpid()}"
-    maintenance = server.maintenance
-    try:
-        with connect(maintenance) as admin:
-            admin.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-        scratch = server.with_dbname(name)
-        load_compat_into(scratch, extra_sql=setup_sql(project))
-        yield scratch
-    finally:
-        try:
-            with connect(maintenance) as admin:
-                admin.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
-        except SupadeployError:
-            pass

@@ -55,7 +55,12 @@ class CliError(ToolFailed):
 
 
 class PushFailed(CliError):
-    """A migration failed while the CLI applied it; that file was rolled back."""
+    """A migration failed while the CLI applied it; the report says what of the push is really left applied.
+
+    `applied` is every file this push applied before the failure (across lock-timeout retries). The
+    failing file was rolled back, unless it commits on its own (its own BEGIN/COMMIT): then `committed`
+    names its statements that stay, though the CLI's history does not record the file.
+    """
 
     def __init__(
         self,
@@ -64,21 +69,41 @@ class PushFailed(CliError):
         statement: str | None,
         detail: str,
         applied: tuple[str, ...] = (),
+        index: int | None = None,
+        committed: tuple[str, ...] = (),
     ) -> None:
-        """Record the failing file, its statement and what was applied before it."""
+        """Record the failing file, its statement (and its position), what was applied before, what stays of it."""
         self.file = file
         self.statement = statement
         self.detail = detail
         self.applied = applied
+        self.index = index
+        self.committed = committed
         where = f"migration {file} failed" if file else "db push failed"
         message = f"{where}: {detail}"
         if statement:
             message += f" -- in statement: {statement}"
+        if committed:
+            message += (
+                f"; {file} commits on its own, so {len(committed)} of its statements before the failure stay applied "
+                f"although the history does not record it ({'; '.join(committed)})"
+            )
         if applied:
             message += f" (applied before the failure: {', '.join(applied)})"
-        elif file:
+        elif file and not committed:
             message += " (nothing was applied)"
         super().__init__(message)
+
+    def amended(self, *, earlier: tuple[str, ...] = (), committed: tuple[str, ...] | None = None) -> PushFailed:
+        """The same failure, with files applied by earlier attempts of the push and what stays of the file."""
+        return PushFailed(
+            file=self.file,
+            statement=self.statement,
+            detail=self.detail,
+            applied=(*earlier, *self.applied),
+            index=self.index,
+            committed=self.committed if committed is None else committed,
+        )
 
 
 # --- databases -----------------------------------------------------------------------------------
@@ -108,13 +133,13 @@ class LocalBackendError(SupadeployError):
 
 
 class LockTimeout(SupadeployError):
-    """Another push held the target's lock for longer than we were willing to wait."""
+    """Another push, restore, repair or import held the target's lock for longer than we were willing to wait."""
 
     def __init__(self, where: str, seconds: float) -> None:
         """Name the target and the wait."""
         super().__init__(
-            f"another push has held the lock on {where} for more than {seconds:.0f}s: "
-            "wait for it to finish, or raise --lock-wait"
+            f"another push, restore, repair or import has held the lock on {where} for more than {seconds:.0f}s: "
+            "wait for it to finish, or raise SUPADEPLOY_LOCK_WAIT"
         )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -13,8 +13,8 @@ from supadeploy.errors import ChecksumMismatch
 from supadeploy.migrations import MigrationFile
 
 LEDGER_SQL = "supadeploy_ledger.sql"
-_COMMENTS = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
-_NOISE = re.compile(r"[\s;]+")
+# Where a node sits in the text: not part of what a statement says.
+_POSITIONS = frozenset({"location", "stmt_location", "stmt_len"})
 
 
 def exists(conn: psycopg.Connection) -> bool:
@@ -36,9 +36,12 @@ def _has_promotions(conn: psycopg.Connection) -> bool:
 
 def checksums(conn: psycopg.Connection) -> dict[str, str]:
     """Recorded SHA-256 per version (empty when the ledger does not exist)."""
-    if not exists(conn):
-        return {}
-    return dict(conn.execute("select version, sha256 from supadeploy.migration_checksums").fetchall())
+    try:
+        if not exists(conn):
+            return {}
+        return dict(conn.execute("select version, sha256 from supadeploy.migration_checksums").fetchall())
+    except psycopg.errors.InsufficientPrivilege:
+        return {}  # a login that may read only the CLI's history (db.status): its recorded statements still tell
 
 
 def record(conn: psycopg.Connection, files: Sequence[MigrationFile], how: str) -> None:
@@ -60,13 +63,34 @@ def forget(conn: psycopg.Connection, versions: Sequence[str]) -> None:
         conn.execute("delete from supadeploy.migration_checksums where version = any(%s)", (list(versions),))
 
 
-def _normalized(sql_text: str) -> str:
-    return _NOISE.sub("", _COMMENTS.sub("", sql_text))
+def _tree(sql_text: str) -> object | None:
+    """PostgreSQL's parse tree of a text without positions (None when it does not parse)."""
+    from pglast import parser  # only a check against the CLI's record pays for the parser
+
+    try:
+        tree = json.loads(parser.parse_sql_json(sql_text))
+    except parser.ParseError:
+        return None
+    return _without_positions(tree.get("stmts", []))
+
+
+def _without_positions(node: object) -> object:
+    if isinstance(node, dict):
+        return {k: _without_positions(v) for k, v in node.items() if k not in _POSITIONS}
+    if isinstance(node, list):
+        return [_without_positions(v) for v in node]
+    return node
 
 
 def statements_match(statements: Sequence[str], file_text: str) -> bool:
-    """True when the statements the CLI recorded are the file's (ignoring comments, spacing and semicolons)."""
-    return bool(statements) and _normalized("".join(statements)) == _normalized(file_text)
+    """True when the statements the CLI recorded say what the file says, as PostgreSQL's parser reads both.
+
+    Comments, spacing and semicolons may differ; anything inside a string literal (a function's body
+    included) may not. An empty file matches an empty record.
+    """
+    # A newline before each separator: a recorded statement may end in a -- comment.
+    recorded = _tree("\n;\n".join(statements))
+    return recorded is not None and recorded == _tree(file_text)
 
 
 @dataclass(frozen=True)
@@ -94,7 +118,7 @@ def verify(
         if file.version in recorded:
             if recorded[file.version] != file.sha256():
                 changed.append(file)
-        elif statements_match(migration.statements, file.path.read_text()):
+        elif statements_match(migration.statements, file.text()):
             backfill.append(file)
         else:
             changed.append(file)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from supadeploy import pgtools
 from supadeploy.anon_predicates import anon_can_pass
 from supadeploy.errors import ConfigError, ToolFailed, ToolNotFound
 from supadeploy.project import Project
@@ -745,9 +746,7 @@ def start_squawk(project: Project, paths: Sequence[Path]) -> SquawkRun:
     if config.is_file():
         argv += ["--config", str(config)]
     stdout, stderr = tempfile.TemporaryFile(), tempfile.TemporaryFile()
-    process = subprocess.Popen(
-        [*argv, *map(str, paths)], stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL, cwd=project.root
-    )
+    process = pgtools.popen([*argv, *map(str, paths)], what="squawk", stdout=stdout, stderr=stderr, cwd=project.root)
     return SquawkRun(process, stdout, stderr)
 
 

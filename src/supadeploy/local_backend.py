@@ -10,12 +10,10 @@ import socket
 import subprocess
 import time
 import tomllib
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
@@ -374,10 +372,7 @@ def admin_for(url: DbUrl) -> DbUrl:
     """
     if url.user == ADMIN_USER or url.password is None:
         return url
-    parts = urlsplit(url.raw)
-    host = f"[{url.host}]" if ":" in url.host else url.host
-    netloc = f"{ADMIN_USER}:{quote(url.password, safe='')}@{host}:{url.port}"
-    candidate = DbUrl.parse(urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)))
+    candidate = url.with_user(ADMIN_USER)
     try:
         with connect(candidate, timeout=5) as conn:
             row = conn.execute("select rolsuper from pg_roles where rolname = current_user").fetchone()
@@ -459,22 +454,6 @@ def shadow_for(project: Project, settings: Settings) -> LocalCluster | None:
     db = project_config(project).get("db")
     port = db.get("shadow_port", DEFAULT_SHADOW_PORT) if isinstance(db, dict) else DEFAULT_SHADOW_PORT
     return LocalCluster(root=local.root / "shadow", port=int(port), bindir=local.bindir, durable=False)
-
-
-@contextmanager
-def shadow_database(shadow: LocalCluster, *, extra_sql: Sequence[str] = ()) -> Iterator[DbUrl]:
-    """A fresh `postgres` database with the base schema on the shadow cluster, connected as postgres.
-
-    Named postgres, so pg_cron (cron.database_name) can be created in it. The shadow stops afterwards
-    unless it was already running.
-    """
-    started = shadow.start()
-    try:
-        recreate_database(shadow.url, extra_sql=extra_sql)
-        yield shadow.url
-    finally:
-        if started:
-            shadow.stop()
 
 
 def choose_backend(settings: Settings, cli: SupabaseCli | None) -> str:

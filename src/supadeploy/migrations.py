@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,34 @@ class MigrationFile:
 
         return hashlib.sha256(self.path.read_bytes()).hexdigest()
 
+    def text(self) -> str:
+        """The file's SQL; MigrationFileError naming the file when it cannot be read as UTF-8."""
+        problem, text = _read(self.path)
+        if problem:
+            raise MigrationFileError([problem])
+        return text
+
+
+def _read(path: Path) -> tuple[str | None, str]:
+    """(None, the text) or (what is wrong with the file, "")."""
+    if not path.is_file():
+        if path.is_symlink():
+            return f"{path.name} is a symbolic link to {os.readlink(path)}, which does not exist", ""
+        return f"{path.name} is not a regular file", ""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return f"{path.name} cannot be read: {exc.strerror}", ""
+    try:
+        return None, data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        return (
+            f"{path.name} is not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line}): "
+            "PostgreSQL would refuse it; save the file as UTF-8",
+            "",
+        )
+
 
 def check_name(name: str) -> None:
     """Refuse a name `db.new` would turn into a file the CLI cannot read cleanly."""
@@ -47,7 +76,7 @@ def check_name(name: str) -> None:
 
 
 def discover(folder: Path) -> list[MigrationFile]:
-    """Every migration file in version order; malformed names and duplicate versions are errors."""
+    """Every migration file in version order; malformed names, duplicate versions and unreadable files are errors."""
     if not folder.is_dir():
         return []
     problems: list[str] = []
@@ -62,6 +91,10 @@ def discover(folder: Path) -> list[MigrationFile]:
                 f"malformed migration file name {path.name}: expected <digits>_<name>.sql "
                 "(the Supabase CLI would silently skip it)"
             )
+            continue
+        unreadable, _ = _read(path)
+        if unreadable:
+            problems.append(unreadable)
             continue
         migration = MigrationFile(match["version"], match["name"], path)
         if migration.version in by_version:

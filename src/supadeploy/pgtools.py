@@ -9,6 +9,7 @@ One environment builder (`child_env`: the password only in PGPASSWORD) and one s
 from __future__ import annotations
 
 import ctypes
+import functools
 import glob
 import os
 import re
@@ -18,6 +19,7 @@ import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from supadeploy.dburl import DbUrl
 from supadeploy.errors import ToolFailed, ToolNotFound
@@ -140,30 +142,88 @@ def child_env(url: DbUrl | None = None, extra: Mapping[str, str] | None = None) 
     return env
 
 
-def _die_with_parent() -> None:
-    """In the child: get SIGKILL when our process dies, so a killed push never leaves a child running."""
+def process_alive(pid: int) -> bool:
+    """True while a process with this id exists on this machine (a run's leftovers are named with its pid)."""
+    if pid <= 0:
+        return False
     try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@functools.cache
+def _prctl() -> Callable[..., int] | None:
+    """The C library's prctl, loaded in the parent (loading a library between fork and exec is not safe)."""
+    try:
+        return ctypes.CDLL("libc.so.6", use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+def _die_with_parent(parent: int) -> Callable[[], None]:
+    """In the child, before exec: get SIGKILL when our process dies, so a killed task never leaves a child running.
+
+    If we died between the fork and the prctl, the child was handed to init already: it ends itself then.
+    """
+    prctl = _prctl()
+
+    def arm() -> None:
+        if prctl is None:
+            return
+        prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return arm
+
+
+def popen(argv: Sequence[str], *, what: str, **options: Any) -> subprocess.Popen[Any]:
+    """The one place a tool is started (pg_dump, pg_restore, psql, pg_prove, squawk, the Supabase CLI): it dies with us.
+
+    `options` are subprocess.Popen's; stdin defaults to /dev/null.
+    """
+    options.setdefault("stdin", subprocess.DEVNULL)
+    try:
+        return subprocess.Popen(  # noqa: S603 - argv lists, never a shell
+            list(argv),
+            preexec_fn=_die_with_parent(os.getpid()),  # noqa: PLW1509 - no threads hold locks at this point
+            **options,
+        )
+    except OSError as exc:
+        raise ToolFailed(f"cannot run {what} at {argv[0]}: {exc.strerror}") from None
 
 
 def spawn(argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, what: str) -> subprocess.Popen[str]:
     """Start a program with stdout and stderr merged into one pipe; it dies with us."""
-    try:
-        return subprocess.Popen(
-            list(argv),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=dict(env),
-            cwd=cwd,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - no threads hold locks at this point
-        )
-    except OSError as exc:
-        raise ToolFailed(f"cannot run {what} at {argv[0]}: {exc.strerror}") from None
+    return popen(argv, what=what, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(env), cwd=cwd)
+
+
+@dataclass(frozen=True)
+class Captured:
+    """What a finished program printed on stdout and on stderr, and how it exited."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def capture(
+    argv: Sequence[str], *, env: Mapping[str, str], what: str, cwd: Path | None = None, timeout: float = 6 * 3600
+) -> Captured:
+    """Run a program to the end, keeping stdout apart from stderr; killed (and ToolFailed) after timeout seconds."""
+    proc = popen(argv, what=what, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(env), cwd=cwd)
+    with proc:
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            raise ToolFailed(f"{what} did not finish in {timeout:.0f}s") from None
+    return Captured(proc.returncode, stdout, stderr)
 
 
 @dataclass(frozen=True)
@@ -201,20 +261,13 @@ def stream(
 
 def run(argv: Sequence[str], url: DbUrl, what: str, *, timeout: float = 6 * 3600) -> str:
     """Run pg_dump/pg_restore with the URL's password in PGPASSWORD; return stdout or raise ToolFailed."""
-    try:
-        done = subprocess.run(
-            list(argv),
-            capture_output=True,
-            text=True,
-            env=child_env(url),
-            check=False,
-            stdin=subprocess.DEVNULL,
-            timeout=timeout,
-        )
-    except subprocess.TimeoutExpired:
-        raise ToolFailed(f"{what} did not finish in {timeout:.0f}s") from None
+    done = capture(argv, env=child_env(url), what=what, timeout=timeout)
     if done.returncode != 0:
-        lines = [ln.strip() for ln in done.stderr.splitlines() if ln.strip()]
-        found = next((ln for ln in lines if "error:" in ln.lower()), lines[-1] if lines else f"exit {done.returncode}")
-        raise ToolFailed(f"{what} failed: {url.scrub(found)}")
+        raise ToolFailed(f"{what} failed: {url.scrub(first_error(done.stderr, done.returncode))}")
     return done.stdout
+
+
+def first_error(stderr: str, returncode: int) -> str:
+    """A PostgreSQL tool's reason: its first line naming an error, else its last line, else the exit code."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    return next((ln for ln in lines if "error:" in ln.lower()), lines[-1] if lines else f"exit {returncode}")

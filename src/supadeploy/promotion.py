@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from supadeploy import advisors, backups, ledger
-from supadeploy.database import applied_migrations, connect
+from supadeploy.database import applied_migrations, connect, push_lock
 from supadeploy.environments import Environment
 from supadeploy.errors import PromotionFailed, PromotionRefused, SupadeployError, VerificationFailed
 from supadeploy.migrations import discover
 from supadeploy.pgtools import LineSink, discard
 from supadeploy.project import Project
-from supadeploy.push import push
+from supadeploy.push import Limits, push, refuse_transaction_pooler
 from supadeploy.settings import ProcessSettings
 from supadeploy.supabase_cli import SupabaseCli
 
@@ -146,7 +146,26 @@ def promote(
         raise PromotionRefused(
             f"the plan is for {planned.source} -> {planned.target}, not {source.name} -> {target.name}"
         )
-    _target_unchanged(planned, target)
+    refuse_transaction_pooler(target.url)
+    # One promotion at a time per target, and no push, restore or repair under it: the lock is held from the
+    # check that the target is as planned until the promotion is recorded (the push inside takes it again).
+    with push_lock(target.url, wait_seconds=Limits.of(target.settings).lock_wait, work="promotion"):
+        _target_unchanged(planned, target)
+        return _carry_out(project, planned, source, target, cli, process, backup_folder, on_step, on_line)
+
+
+def _carry_out(
+    project: Project,
+    planned: PromotionPlan,
+    source: Environment,
+    target: Environment,
+    cli: SupabaseCli,
+    process: ProcessSettings,
+    backup_folder: str | None,
+    on_step: LineSink,
+    on_line: LineSink,
+) -> PromotionReport:
+    """Backup, push, verify, record, each step in the report."""
     report = PromotionReport(planned)
 
     def step(name: str, result: str) -> None:

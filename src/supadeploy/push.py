@@ -25,7 +25,7 @@ from supadeploy import ledger
 from supadeploy.database import AppliedMigration, applied_migrations, connect, hold_history, push_lock
 from supadeploy.dburl import DbUrl
 from supadeploy.environments import Environment
-from supadeploy.errors import ConfigError, HistoryConflict, LintFailed, PushFailed
+from supadeploy.errors import ConfigError, HistoryConflict, LintFailed, MigrationFileError, PushFailed
 from supadeploy.migrations import MigrationFile, discover, version_key
 from supadeploy.pgtools import LineSink, discard
 from supadeploy.project import Project
@@ -260,7 +260,10 @@ def push(
             return PushResult(plan, (), run.warnings, checks)
         if not plan.pending and not include_seed:
             return PushResult(plan, ())
-        applied_files = _cli_push(run, on_line)
+        try:
+            applied_files = _cli_push(run, on_line)
+        except PushFailed as failure:
+            raise what_stays(failure, run.files) from None
         conn = run.connection
         now_applied = {m.version for m in applied_migrations(conn)}
         ledger.record(conn, [f for f in plan.pending if f.version in now_applied], "push")
@@ -292,7 +295,8 @@ def retry_lock_timeouts(
 ) -> tuple[str, ...]:
     """Run attempt(0), attempt(1), ... while an attempt fails on a lock timeout (SQLSTATE 55P03).
 
-    At most limits.retries retries, waiting backoff**n seconds before retry n; returns every file applied.
+    At most limits.retries retries, waiting backoff**n seconds before retry n; returns every file applied,
+    and a failure names every file the push applied, whichever attempt applied it.
     """
     applied: list[str] = []
     number = 0
@@ -300,13 +304,92 @@ def retry_lock_timeouts(
         try:
             return (*applied, *attempt(number))
         except PushFailed as failure:
-            applied += failure.applied
             if "55P03" not in failure.detail or number >= limits.retries:
-                raise
+                raise failure.amended(earlier=tuple(applied)) from None  # the report covers the whole push
+            applied += failure.applied
             number += 1
             wait = limits.backoff**number
             on_line(f"lock timeout in {failure.file}: retry {number}/{limits.retries} in {wait:.0f}s")
             sleep(wait)
+
+
+# --- what a failing file leaves behind -------------------------------------------------------------
+
+_TRANSACTION_KINDS = {
+    "TRANS_STMT_BEGIN": "begin",
+    "TRANS_STMT_START": "begin",
+    "TRANS_STMT_COMMIT": "commit",
+    "TRANS_STMT_ROLLBACK": "rollback",
+    "TRANS_STMT_SAVEPOINT": "savepoint",
+    "TRANS_STMT_ROLLBACK_TO": "rollback_to",
+}
+
+
+def committed_statements(kinds: Sequence[tuple[str, str] | None], failing: int) -> list[int]:
+    """The positions of the statements before `failing` that stay committed after the file fails.
+
+    `kinds[i]` is None for an ordinary statement, else its transaction control: (begin|commit|rollback|
+    savepoint|rollback_to, savepoint name). How the Supabase CLI 3.1.0 runs a file, as seen on PostgreSQL
+    15: its statements share one transaction, so without transaction control nothing stays. The file's
+    first BEGIN, COMMIT or ROLLBACK commits what came before it; from then on a statement outside the
+    file's own BEGIN ... COMMIT commits by itself, one inside it at COMMIT, and the failure or a ROLLBACK
+    undoes the block it is in (ROLLBACK TO a savepoint, what followed the savepoint).
+    """
+    committed: list[int] = []
+    pending: list[int] = []
+    savepoints: dict[str, int] = {}
+    state = "implicit"  # the CLI's own transaction; then "explicit" (the file's BEGIN) or "auto"
+    for position, kind in enumerate(kinds[:failing]):
+        control, name = kind if kind is not None else (None, "")
+        if control is None or (state != "explicit" and control in ("savepoint", "rollback_to")):
+            (committed if state == "auto" else pending).append(position)
+        elif state == "implicit":
+            committed += pending
+            pending = []
+            state = "explicit" if control == "begin" else "auto"
+        elif state == "auto":
+            state = "explicit" if control == "begin" else "auto"
+        elif control == "commit":
+            committed += pending
+            pending, state = [], "auto"
+        elif control == "rollback":
+            pending, state = [], "auto"
+        elif control == "savepoint":
+            savepoints[name] = len(pending)
+        elif control == "rollback_to":
+            pending = pending[: savepoints.get(name, len(pending))]
+    return committed
+
+
+def what_stays(failure: PushFailed, files: Sequence[MigrationFile]) -> PushFailed:
+    """The failure, naming the statements of the failing file that stay committed when it has its own COMMIT."""
+    failing = next((f for f in files if f.filename == failure.file), None)
+    if failing is None or failure.index is None:
+        return failure
+    from supadeploy import sql_tree  # pglast: only a failed push pays for it
+
+    try:
+        text = failing.text()
+        offsets = sql_tree.Offsets(text)
+        statements = sql_tree.parse(text, offsets)
+    except (sql_tree.ParseError, MigrationFileError):
+        return failure
+    kinds: list[tuple[str, str] | None] = []
+    for statement in statements:
+        control = statement.node.get("TransactionStmt")
+        kind = _TRANSACTION_KINDS.get(control.get("kind", "")) if control is not None else None
+        kinds.append(None if kind is None else (kind, str(control.get("savepoint_name", "")) if control else ""))
+    stays = committed_statements(kinds, failure.index)
+    if not stays:
+        return failure
+    from supadeploy.lint import first_token
+
+    described = []
+    for position in stays:
+        start = first_token(text, statements[position].start, statements[position].end)
+        first = " ".join(text[start : statements[position].end].split())
+        described.append(f"line {offsets.line(start)}: {first[:60]}")
+    return failure.amended(committed=tuple(described))
 
 
 def pending_files(project: Project, env: Environment | None) -> list[MigrationFile]:

@@ -1,4 +1,7 @@
-"""db.status: every local migration file against each environment's applied history, read concurrently."""
+"""db.status: every local migration file against each environment's applied history, read concurrently.
+
+An applied file that was edited since (its checksum, or the CLI's recorded statements, differ) is marked.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +9,11 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from supadeploy import environments
+from supadeploy import environments, ledger
 from supadeploy.database import applied_migrations, connect
 from supadeploy.environments import Environment
 from supadeploy.errors import ConfigError, SupadeployError
-from supadeploy.migrations import discover, version_key
+from supadeploy.migrations import MigrationFile, discover, version_key
 from supadeploy.project import Project
 
 
@@ -22,6 +25,7 @@ class EnvHistory:
     url: str
     applied: Mapping[str, str | None] = field(default_factory=dict)
     error: str | None = None
+    edited: frozenset[str] = frozenset()  # applied versions whose local file changed since
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,7 @@ class StatusRow:
     name: str
     local: bool
     applied: Mapping[str, bool | None]
+    edited: tuple[str, ...] = ()  # the environments that applied this file before it was edited
 
 
 @dataclass(frozen=True)
@@ -59,19 +64,31 @@ class Status:
                 for e in self.environments
             ],
             "migrations": [
-                {"version": r.version, "name": r.name, "local": r.local, "applied": dict(r.applied)} for r in self.rows
+                {
+                    "version": r.version,
+                    "name": r.name,
+                    "local": r.local,
+                    "applied": dict(r.applied),
+                    "edited": list(r.edited),
+                }
+                for r in self.rows
             ],
         }
 
 
-def _history(env: Environment | ConfigError, name: str) -> EnvHistory:
+def _history(env: Environment | ConfigError, name: str, files: Sequence[MigrationFile]) -> EnvHistory:
     if isinstance(env, ConfigError):
         return EnvHistory(name, "", error=str(env))
     try:
         with connect(env.url, timeout=5) as conn:
-            return EnvHistory(name, env.url.masked, {m.version: m.name for m in applied_migrations(conn)})
+            applied = applied_migrations(conn)
+            recorded = ledger.checksums(conn)
     except SupadeployError as exc:
         return EnvHistory(name, env.url.masked, error=str(exc))
+    changed = ledger.verify(None, files, applied, recorded).changed
+    return EnvHistory(
+        name, env.url.masked, {m.version: m.name for m in applied}, edited=frozenset(f.version for f in changed)
+    )
 
 
 def status(project: Project, names: Sequence[str], environ: Mapping[str, str] | None = None) -> Status:
@@ -84,7 +101,7 @@ def status(project: Project, names: Sequence[str], environ: Mapping[str, str] | 
         except ConfigError as exc:
             resolved.append(exc)
     with ThreadPoolExecutor(max_workers=max(1, len(names))) as pool:
-        histories = tuple(pool.map(_history, resolved, names))
+        histories = tuple(pool.map(_history, resolved, names, [files] * len(names)))
     names_by_version = {f.version: f.name for f in files}
     for history in histories:
         for version, recorded in history.applied.items():
@@ -93,5 +110,6 @@ def status(project: Project, names: Sequence[str], environ: Mapping[str, str] | 
     rows = []
     for version in sorted(names_by_version, key=version_key):
         applied = {h.name: (None if h.error else version in h.applied) for h in histories}
-        rows.append(StatusRow(version, names_by_version[version], version in local, applied))
+        edited = tuple(h.name for h in histories if version in h.edited)
+        rows.append(StatusRow(version, names_by_version[version], version in local, applied, edited))
     return Status(histories, tuple(rows))

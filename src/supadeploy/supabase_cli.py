@@ -20,7 +20,7 @@ from typing import Any
 
 from supadeploy import pgtools
 from supadeploy.dburl import DbUrl
-from supadeploy.errors import CliError, PushFailed, ToolNotFound
+from supadeploy.errors import CliError, PushFailed, ToolFailed, ToolNotFound
 from supadeploy.pgtools import LineSink, discard
 from supadeploy.project import Project
 from supadeploy.settings import SUPABASE_BIN, ProcessSettings
@@ -92,20 +92,11 @@ class SupabaseCli:
     def capture(self, args: Sequence[str], *, url: DbUrl | None = None, timeout: float = 300) -> CliRun:
         """Run the CLI and keep stdout apart from stderr (for --output-format json)."""
         try:
-            done = subprocess.run(
-                self._argv(args),
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                env=pgtools.child_env(url),
-                cwd=self.workdir,
-                timeout=timeout,
-                check=False,
+            done = pgtools.capture(
+                self._argv(args), env=pgtools.child_env(url), cwd=self.workdir, what="the Supabase CLI", timeout=timeout
             )
-        except OSError as exc:
-            raise CliError(f"cannot run the Supabase CLI at {self.binary}: {exc.strerror}") from None
-        except subprocess.TimeoutExpired:
-            raise CliError(f"supabase {' '.join(args[:2])} did not finish in {timeout:.0f}s") from None
+        except ToolFailed as exc:
+            raise CliError(str(exc).replace("the Supabase CLI", f"supabase {' '.join(args[:2])}", 1)) from None
         scrub = url.scrub if url is not None else str
         lines = tuple(scrub(line) for line in done.stderr.splitlines())
         return CliRun(done.returncode, lines, scrub(done.stdout))
@@ -196,19 +187,46 @@ class StartedPush:
         self.proc.communicate()
 
 
-# What the CLI prints after every failure, never the reason itself.
-_NOISE = ("Try rerunning the command with --debug", "Target:")
+# What the CLI prints after a failure that is never the reason itself: its trailer, the target, advice.
+_NOISE = (
+    "Try rerunning the command with --debug",
+    "Target:",
+    "Confirmed by --yes:",
+    "Make sure your local IP",
+    "http://",
+    "https://",
+)
+# The lines that carry a reason: the server's (ERROR, or FATAL/PANIC when it closed the session) or the CLI's own.
+_CAUSE = re.compile(r"^(?:(?P<level>ERROR|FATAL|PANIC):|Error:)\s*(?P<text>.+)$")
+_CONNECTION_LOST = re.compile(
+    r"connection terminated|unexpected EOF|broken pipe|connection reset|conn closed|server closed the connection",
+    re.IGNORECASE,
+)
 
 
 def _reason_lines(lines: Sequence[str]) -> list[str]:
-    """The lines that can carry the CLI's reason: not blank, not its generic trailer."""
+    """The lines that can carry the CLI's reason: not blank, not its generic trailer or advice."""
     return [ln.strip() for ln in lines if ln.strip() and not ln.strip().startswith(_NOISE)]
 
 
 def failure_reason(lines: Sequence[str], fallback: str) -> str:
-    """The CLI's own reason for a failure: its last line that is not the generic trailer."""
+    """The CLI's own reason for a failure: the first line naming an error, else its last line that is not noise."""
     reasons = _reason_lines(lines)
+    for line in reasons:
+        found = _CAUSE.match(line)
+        if found:
+            return _cause(found)
     return reasons[-1] if reasons else fallback
+
+
+def _cause(found: re.Match[str]) -> str:
+    """One reason, saying so when it is the connection that went away rather than a statement that failed."""
+    text = found["text"].strip()
+    if found["level"] in ("FATAL", "PANIC"):
+        return f"the server closed the connection: {text}"
+    if found["level"] is None and _CONNECTION_LOST.search(text):
+        return f"the connection to the database was lost: {text}"
+    return text
 
 
 def _last_line(run: CliRun) -> str:
@@ -227,26 +245,28 @@ def _json(run: CliRun) -> dict[str, Any]:
 
 
 def push_failure(lines: Sequence[str], started: Sequence[str]) -> PushFailed:
-    """Turn the CLI's failure output into the failing file, statement and reason."""
+    """Turn the CLI's failure output into the failing file, statement (and its position) and reason."""
     detail = None
     statement = None
-    for index, line in enumerate(lines):
-        if line.startswith("ERROR:") and detail is None:
-            detail = line.removeprefix("ERROR:").strip()
+    index = None
+    for position, line in enumerate(lines):
+        cause = _CAUSE.match(line.strip())
+        if cause and detail is None:
+            detail = _cause(cause)
         elif (at := _AT_STATEMENT.match(line)) and statement is None:
-            following = [ln.strip() for ln in lines[index + 1 :] if ln.strip()]
+            following = [ln.strip() for ln in lines[position + 1 :] if ln.strip()]
             body = []
             for ln in following:
-                if ln.startswith("Try rerunning") or ln.startswith("Target:"):
+                if ln.startswith(_NOISE):
                     break
                 body.append(ln)
-            number = at["index"]
-            statement = f"#{number} " + " ".join(body)[:300] if body else f"#{number}"
+            index = int(at["index"])
+            statement = f"#{index} " + " ".join(body)[:300] if body else f"#{index}"
     if detail is None:
         meaningful = _reason_lines(lines)
         detail = meaningful[-1] if meaningful else "the Supabase CLI exited with an error"
     failing = started[-1] if started else None
-    return PushFailed(file=failing, statement=statement, detail=detail, applied=tuple(started[:-1]))
+    return PushFailed(file=failing, statement=statement, detail=detail, applied=tuple(started[:-1]), index=index)
 
 
 def applying_file(line: str) -> str | None:
@@ -305,15 +325,8 @@ def _version(binary: Path) -> str:
     if packaged:
         return packaged
     try:
-        done = subprocess.run(
-            [str(binary), "--version"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
+        done = pgtools.capture([str(binary), "--version"], env=pgtools.child_env(), what="the Supabase CLI", timeout=60)
+    except ToolFailed as exc:
         raise CliError(f"the Supabase CLI at {binary} does not run: {exc}") from None
     text = done.stdout.strip().splitlines()
     if done.returncode != 0 or not text:

@@ -46,7 +46,8 @@ def new(c: Context, name: str) -> None:
 @task(
     help={
         "env": ENV_HELP,
-        "dry_run": "Apply the pending files to a throwaway copy and say per file whether each would succeed.",
+        "dry_run": "Apply the pending files to a copy on this machine (never the target) and say per file whether "
+        "each would succeed.",
         "include_all": "Also apply files older than the newest applied migration.",
         "yes": "Confirm a protected environment without a prompt (required when stdin is not a terminal).",
         "skip_lint": "Push without linting the pending files first (printed, never silent).",
@@ -85,7 +86,8 @@ def push(
         out.print(f"dry run on {target.name} ({result.validation[0].method if result.validation else 'none'}):")
         marks = {True: "[green]would apply[/green]", False: "[red]would FAIL[/red]", None: "[yellow]not tried[/yellow]"}
         for check in result.validation:
-            out.print(f"  {marks[check.ok]}  {check.filename}: {check.reason}")
+            took = f" ({check.seconds:.2f}s)" if check.seconds is not None else ""
+            out.print(f"  {marks[check.ok]}  {check.filename}: {check.reason}{took}")
         refuse_failures(result.validation)
     else:
         out.print(f"applied {len(result.applied)} migration(s) to {target.name}")
@@ -118,7 +120,10 @@ def status(c: Context, env: str = "local", json: bool = False) -> None:
             table.add_column(history.name)
         marks = {True: "[green]applied[/green]", False: "[yellow]pending[/yellow]", None: "[red]?[/red]"}
         for row in report.rows:
-            cells = [marks[row.applied[h.name]] for h in report.environments]
+            cells = [
+                "[red]applied, file edited since[/red]" if h.name in row.edited else marks[row.applied[h.name]]
+                for h in report.environments
+            ]
             table.add_row(row.version, row.name, "yes" if row.local else "[red]missing[/red]", *cells)
         out.print(table)
         for history in report.environments:
