@@ -63,7 +63,8 @@ def main() -> int:
         make_project(project, args.migrations)
         shutil.copy(ROOT / ".squawk.toml", project / ".squawk.toml")
         cli = find_cli(Project(project))
-        target = throwaway.fresh_db(server, "bench_plan_target")
+        # As on Supabase, the toolkit connects as postgres (the database's owner), not as the superuser.
+        target = throwaway.as_postgres(throwaway.fresh_db(server, "bench_plan_target"))
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SUPADEPLOY_", "SUPABASE_"))}
         env.update({"SUPADEPLOY_PROJECT_DIR": str(project), "PGSSLMODE": "disable"})
         subprocess.run(
