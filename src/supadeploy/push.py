@@ -34,8 +34,10 @@ from supadeploy.settings import DEFAULT_LOCK_RETRIES, DEFAULT_LOCK_TIMEOUT, Sett
 from supadeploy.supabase_cli import CLI_APPLICATION_NAME, StartedPush, SupabaseCli
 
 if TYPE_CHECKING:
+    from supadeploy import index_builds
     from supadeploy.dry_run import FileCheck
     from supadeploy.lint import Finding
+    from supadeploy.lock_waits import Session
 
 TRANSACTION_POOLER_PORT = 6543
 
@@ -336,9 +338,16 @@ def _cli_push(run: _Push, on_line: LineSink) -> tuple[str, ...]:
                     session_settings=run.limits.session_settings(protected=run.env.protected),
                 )
             except PushFailed as failure:
-                raise cleanup.after_failure(failure, watch.take(), on_line) from None
+                raise _after_failure(cleanup, failure, watch.take(), on_line) from None
 
         return retry_lock_timeouts(attempt, run.limits, on_line, resumable=lambda _failure: cleanup.resumable)
+
+
+def _after_failure(
+    cleanup: index_builds.Cleanup, failure: PushFailed, blockers: Sequence[Session], on_line: LineSink
+) -> PushFailed:
+    """The failure as reported: what the cleanup found and did, and who blocked the CLI."""
+    return cleanup.after_failure(failure, blockers, on_line)
 
 
 def retry_lock_timeouts(
