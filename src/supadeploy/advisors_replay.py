@@ -34,6 +34,7 @@ from psycopg.rows import dict_row
 from supadeploy import advisors
 from supadeploy.database import connect
 from supadeploy.dburl import DbUrl
+from supadeploy.errors import DatabaseError
 
 _SSL_REQUEST = 80877103
 _GSSENC_REQUEST = 80877104
@@ -69,12 +70,13 @@ class _ClientStream:
         self.client = client
         self.server = server
 
-    def exactly(self, size: int) -> bytes:
+    def exactly(self, size: int) -> bytes | None:
+        """The next `size` bytes, or None once the client has closed its connection."""
         data = bytearray()
         while len(data) < size:
             chunk = self.client.recv(size - len(data))
             if not chunk:
-                raise ConnectionError("the client closed its connection")
+                return None
             data += chunk
         return bytes(data)
 
@@ -163,7 +165,7 @@ class Relay:
             self._startup(stream)
             back.start()
             self._messages(stream)
-        except (OSError, ConnectionError, ValueError, struct.error):
+        except (OSError, ValueError, struct.error):
             self.session.readable = False
         finally:
             for end in (client, server):
@@ -177,8 +179,9 @@ class Relay:
         """Answer SSL and GSS encryption requests with "no", then forward the startup message."""
         while True:
             head = stream.exactly(4)
-            (length,) = struct.unpack("!i", head)
-            body = stream.exactly(length - 4)
+            body = stream.exactly(struct.unpack("!i", head)[0] - 4) if head is not None else None
+            if head is None or body is None:
+                return
             code = struct.unpack_from("!i", body)[0] if len(body) >= 4 else 0
             if code in (_SSL_REQUEST, _GSSENC_REQUEST):
                 stream.client.sendall(b"N")
@@ -191,8 +194,10 @@ class Relay:
         portals: dict[str, SentStatement] = {}
         while True:
             head = stream.exactly(5)
-            kind, length = head[:1], struct.unpack("!i", head[1:])[0]
-            body = stream.exactly(length - 4)
+            body = stream.exactly(struct.unpack("!i", head[1:])[0] - 4) if head is not None else None
+            if head is None or body is None:
+                return
+            kind = head[:1]
             stream.server.sendall(head + body)
             if kind == b"Q":
                 self.session.statements.append(SentStatement(_cstring(body, 0)[0]))
@@ -295,7 +300,11 @@ def _run(conn: psycopg.Connection, statement: SentStatement) -> list[dict[str, A
             statement.text.encode(), [p.encode() if p is not None else None for p in statement.params]
         )
         if result.status not in (psycopg.pq.ExecStatus.COMMAND_OK, psycopg.pq.ExecStatus.TUPLES_OK):
-            raise psycopg.Error((result.error_message or b"").decode().strip())
+            message = (result.error_message or b"").decode().strip()
+            sqlstate = result.error_field(psycopg.pq.DiagnosticField.SQLSTATE)
+            raise DatabaseError(
+                f"replaying the advisors' statements: {message}", sqlstate.decode() if sqlstate else None
+            )
         return []
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(statement.text.encode())

@@ -166,12 +166,12 @@ class Dropped:
         """Whether it is gone."""
         return self.error is None
 
-    def describe(self) -> str:
+    def describe(self, left_by: str = "the failed build") -> str:
         """One clause for a report line."""
         if self.ok:
-            return f"dropped the INVALID index {self.index.qualified} that the failed build left"
+            return f"dropped the INVALID index {self.index.qualified} that {left_by} left"
         return (
-            f"the INVALID index {self.index.qualified} that the failed build left is still there ({self.error}): "
+            f"the INVALID index {self.index.qualified} that {left_by} left is still there ({self.error}): "
             f"drop it with DROP INDEX CONCURRENTLY {self.index.qualified}"
         )
 

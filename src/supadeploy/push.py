@@ -239,8 +239,8 @@ def leftover_indexes(run: _Push) -> None:
     leftovers = [i for shape in shapes for i in index_builds.named_leftovers(run.connection, shape)]
     for dropped in index_builds.drop(run.env.url, leftovers, lock_timeout=run.limits.lock_timeout):
         if not dropped.ok:
-            raise InvalidIndexLeft(f"{run.env.name}: {dropped.describe()}; nothing was pushed")
-        run.on_line(f"{dropped.describe().replace('the failed build', 'an earlier failed build')}")
+            raise InvalidIndexLeft(f"{run.env.name}: {dropped.describe('an earlier failed build')}; nothing was pushed")
+        run.on_line(dropped.describe("an earlier failed build"))
     tables = [table for shape in shapes for table in shape.tables]
     run.invalid_before = frozenset(i.oid for i in index_builds.invalid_indexes(run.connection, tables))
 
