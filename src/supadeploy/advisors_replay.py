@@ -114,10 +114,22 @@ class Relay:
     every byte through once the gate opens, so a client can start up while another finishes on the database.
     """
 
-    def __init__(self, upstream: DbUrl, *, record: bool = True, gate: threading.Event | None = None) -> None:
-        """Listen on 127.0.0.1, a free port; connections go on to upstream's host and port."""
+    def __init__(
+        self,
+        upstream: DbUrl,
+        *,
+        record: bool = True,
+        gate: threading.Event | None = None,
+        finished: threading.Event | None = None,
+    ) -> None:
+        """Listen on 127.0.0.1, a free port; connections go on to upstream's host and port.
+
+        `finished` is set when a relayed connection ends (recording: one that ran the lints' query), so that
+        whoever waits for the client to be done with the database need not wait for it to exit.
+        """
         self.record = record
         self.gate = gate
+        self.finished = finished
         self.upstream = (upstream.host or "127.0.0.1", upstream.port)
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.url = upstream.with_address("127.0.0.1", self.listener.getsockname()[1])
@@ -174,6 +186,8 @@ class Relay:
                 end.close()
             if back.is_alive():
                 back.join(timeout=10)
+            if self.finished is not None and (not self.record or self.session.replayable):
+                self.finished.set()  # a connection that ran the lints' query, when recording
 
     def _startup(self, stream: _ClientStream) -> None:
         """Answer SSL and GSS encryption requests with "no", then forward the startup message."""
@@ -229,9 +243,15 @@ def _pump(source: socket.socket, sink: socket.socket) -> None:
 
 
 @contextmanager
-def relay(upstream: DbUrl, *, record: bool = True, gate: threading.Event | None = None) -> Iterator[Relay]:
+def relay(
+    upstream: DbUrl,
+    *,
+    record: bool = True,
+    gate: threading.Event | None = None,
+    finished: threading.Event | None = None,
+) -> Iterator[Relay]:
     """A Relay to upstream, closed afterwards."""
-    opened = Relay(upstream, record=record, gate=gate)
+    opened = Relay(upstream, record=record, gate=gate, finished=finished)
     try:
         yield opened
     finally:

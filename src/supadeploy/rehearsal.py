@@ -197,7 +197,8 @@ def _advisors_recorded(
     """
     try:
         try:
-            with advisors_replay.relay(url) as recorder:
+            # The push may go on as soon as the advisors' connection ends, before their CLI has printed.
+            with advisors_replay.relay(url, finished=done) as recorder:
                 found = _advisors(cli, recorder.url)
         except OSError:
             return _advisors(cli, url), None
