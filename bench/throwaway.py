@@ -13,9 +13,11 @@ sys.path.insert(0, str(ROOT / "src"))
 
 import psycopg  # noqa: E402
 from psycopg import sql  # noqa: E402
+from psycopg.conninfo import conninfo_to_dict  # noqa: E402
 
 from supadeploy.dburl import DbUrl  # noqa: E402
 from supadeploy.local_backend import LocalCluster, apply_compat, free_port  # noqa: E402
+from supadeploy.settings import LOCAL_PASSWORD  # noqa: E402
 
 
 def server(url: str | None, stack: ExitStack) -> DbUrl:
@@ -29,6 +31,12 @@ def server(url: str | None, stack: ExitStack) -> DbUrl:
     cluster.start()
     stack.callback(cluster.stop)
     return cluster.admin_url
+
+
+def as_postgres(url: DbUrl) -> DbUrl:
+    """The same database as Supabase's postgres role (not a superuser), with the local password."""
+    parts = conninfo_to_dict(url.raw)
+    return DbUrl.parse(f"postgresql://postgres:{LOCAL_PASSWORD}@{parts['host']}:{parts['port']}/{parts['dbname']}")
 
 
 def fresh_db(server: DbUrl, name: str, *, compat: bool = True) -> DbUrl:

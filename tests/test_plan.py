@@ -10,7 +10,7 @@ import pytest
 
 from supadeploy.dburl import DbUrl
 
-from .conftest import REPO, ProjectDir, run_invoke
+from .conftest import REPO, ProjectDir, Server, run_invoke
 
 pytestmark = pytest.mark.e2e
 
@@ -58,7 +58,7 @@ def test_plan_reports_locks_exposure_and_a_blocking_lint_error(project_dir: Proj
 
 
 def test_a_read_only_role_is_enough_and_nothing_is_claimed_that_did_not_run(
-    project_dir: ProjectDir, app_url: DbUrl, conn_app: psycopg.Connection
+    project_dir: ProjectDir, app_url: DbUrl, conn_app: psycopg.Connection, pg_server: Server
 ) -> None:
     with_repo_migrations(project_dir)
     project_dir.add_migration("20990101000000", "widen", "alter table public.projects alter column name type text;\n")
@@ -69,13 +69,23 @@ def test_a_read_only_role_is_enough_and_nothing_is_claimed_that_did_not_run(
     conn_app.execute("grant usage on schema supabase_migrations to planner")
     conn_app.execute("grant select on supabase_migrations.schema_migrations to planner")
     reader = DbUrl.parse(f"postgresql://planner:Plan-Only-42@{app_url.host}:{app_url.port}/{app_url.dbname}")
+    before = history(app_url)
+    # No server to rebuild the history on: the reader may not create databases, and nothing is claimed.
     project_dir.set_env("local", SUPABASE_DB_URL=reader.raw)
     ran = run_invoke(project_dir, "db.plan", "--env", "local")
     assert ran.returncode == 0, ran.output
-    assert "**Applies:** not run (cannot copy local (permission denied to create database))" in ran.stdout
+    assert "**Applies:** not run (cannot create a scratch database on" in ran.stdout
     assert "**Exposure:** not run" in ran.stdout and "**pgTAP:** not run" in ran.stdout
     assert "| ACCESS EXCLUSIVE | public.projects |" in ran.stdout
     assert "Plan-Only-42" not in ran.output
+    # With a scratch server on the runner, the target's history is rebuilt there and the file rehearsed.
+    scratch = pg_server.postgres.with_dbname("postgres")
+    project_dir.set_env("local", SUPABASE_DB_URL=reader.raw, SUPADEPLOY_SCRATCH_URL=scratch.raw)
+    ran = run_invoke(project_dir, "db.plan", "--env", "local")
+    assert ran.returncode == 0, ran.output
+    assert "**Applies:** ✅ 1 of 1" in ran.stdout and "rebuilt from local's history" in ran.stdout
+    assert "Plan-Only-42" not in ran.output and (scratch.password or "") not in ran.output
+    assert history(app_url) == before, "the target was changed"
 
 
 def test_a_file_that_fails_on_the_copy_is_named_and_the_rest_is_not_claimed(

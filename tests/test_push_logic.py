@@ -3,6 +3,7 @@ the ledger's comparison of recorded statements with files, and the limits from s
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
@@ -144,10 +145,56 @@ def test_lock_timeouts_are_retried_with_backoff_and_the_applied_files_add_up() -
             raise outcome
         return outcome
 
-    done = retry_lock_timeouts(attempt, Limits(retries=3, backoff=2.0), lines.append, waits.append)
+    done = retry_lock_timeouts(attempt, Limits(retries=3, backoff=2.0), lines.append, waits.append, rand=lambda: 0.5)
     assert done == ("1_a.sql", "2_b.sql", "3_c.sql")
-    assert waits == [2.0, 4.0]
-    assert lines == ["lock timeout in 2_b.sql: retry 1/3 in 2s", "lock timeout in 2_b.sql: retry 2/3 in 4s"]
+    assert waits == [1.5, 3.0]
+    assert lines == ["lock timeout in 2_b.sql: retry 1/3 in 1.5s", "lock timeout in 2_b.sql: retry 2/3 in 3.0s"]
+
+
+def test_the_default_retry_schedule_doubles_is_capped_and_jittered_within_bounds() -> None:
+    limits = Limits()
+    assert (limits.lock_timeout, limits.retries, limits.backoff, limits.backoff_cap) == ("500ms", 10, 0.5, 30.0)
+    ceilings = [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0, 30.0]
+    assert limits.retry_delays(lambda: 0.0) == tuple(c / 2 for c in ceilings)  # the fixed half
+    assert limits.retry_delays(lambda: 0.999999) == pytest.approx(ceilings, rel=1e-5)  # never more than the ceiling
+    rng = random.Random(17)
+    for _ in range(200):
+        delays = limits.retry_delays(rng.random)
+        assert all(c / 2 <= d < c for d, c in zip(delays, ceilings, strict=True))
+    # Bounded: ten retries wait under 152 s in all, whatever the draw; the first within a second.
+    assert sum(limits.retry_delays(lambda: 0.999999)) < 152 and limits.retry_delays(rng.random)[0] < 0.5
+
+
+def test_jitter_spreads_pushes_that_one_lock_blocked_together() -> None:
+    limits = Limits()
+    first_waits = {round(Limits().retry_delays(random.Random(seed).random)[3], 3) for seed in range(20)}
+    assert len(first_waits) > 15 and min(first_waits) >= 2.0 and max(first_waits) < 4.0
+    assert limits.retry_delays(random.Random(1).random) == limits.retry_delays(random.Random(1).random)
+
+
+def test_no_retries_means_no_schedule_and_one_attempt() -> None:
+    calls: list[int] = []
+
+    def attempt(number: int) -> tuple[str, ...]:
+        calls.append(number)
+        raise lock_timeout("2_b.sql")
+
+    assert Limits(retries=0).retry_delays() == ()
+    with pytest.raises(PushFailed):
+        retry_lock_timeouts(attempt, Limits(retries=0), sleep=lambda _: None)
+    assert calls == [0]
+
+
+def test_a_file_that_cannot_be_resumed_is_not_retried() -> None:
+    calls: list[int] = []
+
+    def attempt(number: int) -> tuple[str, ...]:
+        calls.append(number)
+        raise lock_timeout("2_b.sql")
+
+    with pytest.raises(PushFailed):
+        retry_lock_timeouts(attempt, Limits(retries=5), sleep=lambda _: None, resumable=lambda _f: False)
+    assert calls == [0]
 
 
 def test_retries_are_bounded() -> None:

@@ -26,9 +26,9 @@ def test_defaults_for_a_bare_local(tmp_path: Path) -> None:
     assert local.db_url.masked == "postgresql://postgres:****@127.0.0.1:54322/postgres"
     assert (local.lock_wait, local.lock_timeout, local.statement_timeout, local.lock_retries) == (
         600.0,
-        "5s",
+        "500ms",
         "15min",
-        3,
+        10,
     )
     assert (local.local_backend, local.protected, local.secret_key, local.nova_url) == ("auto", False, None, None)
 

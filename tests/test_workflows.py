@@ -23,7 +23,7 @@ from .github_double import TOKEN, pull_request_event, serving
 
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))
 PINNED = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
-INVOKE_LINE = re.compile(r"(?:^|&&|;)\s*(?:\.venv/bin/)?invoke\s+([^>&|;\n]+)")
+INVOKE_LINE = re.compile(r"(?:^|&&|;)[ \t]*(?:\.venv/bin/)?invoke\s+([^>&|;\n]+)", re.MULTILINE)
 
 
 def load(path: Path) -> dict:
@@ -136,6 +136,7 @@ def test_every_invoke_line_parses_against_the_real_tasks() -> None:
         "local.start",
         "db.advisors",
         "db.plan",
+        "db.pending",
         "gh.comment",
     } <= seen
 
@@ -229,11 +230,35 @@ def test_url_variables_for_builtin_environments() -> None:
     assert environments.url_variable("qa-eu") == "SUPABASE_DB_URL_QA_EU"
 
 
+PLAN_STEPS = [s for s in steps(load(REPO / ".github/workflows/plan.yml")) if "run" in s and s["name"] != "Set up"]
+
+
+def run_plan_steps(
+    project: Path, chosen: list[dict], secrets: dict[str, str], summary: Path, event: Path, api: str
+) -> list[str]:
+    """Run workflow steps as the runner would (bash -eo pipefail, the step's env from secrets); their stderr."""
+    errors = []
+    for step in chosen:
+        env = clean_environ(
+            GITHUB_ACTIONS="true",
+            GITHUB_STEP_SUMMARY=str(summary),
+            GITHUB_EVENT_PATH=str(event),
+            GITHUB_REPOSITORY="acme/vision",
+            GITHUB_API_URL=api,
+        )
+        for key, value in (step.get("env") or {}).items():
+            env[key] = secrets[re.search(r"secrets\.([A-Z_]+)", value).group(1)]  # type: ignore[union-attr]
+        done = run_step(project, step["run"], env)
+        assert done.returncode == 0, step["name"] + ": " + done.stdout + done.stderr
+        assert TOKEN not in done.stdout + done.stderr
+        errors.append(done.stderr)
+    return errors
+
+
 @pytest.mark.e2e
 def test_the_plan_workflow_posts_one_comment_and_updates_it(
     checkout: ProjectDir, pg_server: Server, template_db: str, schema_template: str, tmp_path: Path
 ) -> None:
-    plan_steps = [s for s in steps(load(REPO / ".github/workflows/plan.yml")) if "run" in s and s["name"] != "Set up"]
     summary = tmp_path / "step-summary.md"
     event = pull_request_event(tmp_path / "event.json")
     with (
@@ -247,30 +272,43 @@ def test_the_plan_workflow_posts_one_comment_and_updates_it(
             "GITHUB_TOKEN": TOKEN,
         }
         github.add("an earlier review comment")
-
-        def run_all(chosen: list[dict] = plan_steps) -> None:
-            for step in chosen:
-                env = clean_environ(
-                    GITHUB_ACTIONS="true",
-                    GITHUB_STEP_SUMMARY=str(summary),
-                    GITHUB_EVENT_PATH=str(event),
-                    GITHUB_REPOSITORY="acme/vision",
-                    GITHUB_API_URL=github.base_url,
-                )
-                for key, value in (step.get("env") or {}).items():
-                    env[key] = secrets[re.search(r"secrets\.([A-Z_]+)", value).group(1)]  # type: ignore[union-attr]
-                done = run_step(checkout.root, step["run"], env)
-                assert done.returncode == 0, step["name"] + ": " + done.stdout + done.stderr
-                assert TOKEN not in done.stdout + done.stderr
-
-        run_all()
+        run_plan_steps(checkout.root, PLAN_STEPS, secrets, summary, event, github.base_url)
         [comment] = [c for c in github.comments if c["body"].startswith("<!-- supadeploy:db.plan -->")]
         body = comment["body"]
         assert "### db.plan · staging · highest risk:" in body
         shipped = len(list((REPO / "supabase" / "migrations").glob("*.sql")))
         assert f"{shipped} pending files" in body and f"**Applies:** ✅ {shipped} of {shipped}" in body
+        # Production's pending files (none) differ from staging's: its own plan is posted.
         assert "### db.plan · production: nothing pending" in body
         assert summary.read_text() == body.removeprefix("<!-- supadeploy:db.plan -->\n")
-        run_all(plan_steps[-1:])  # the next push: the same comment is updated
+        run_plan_steps(checkout.root, PLAN_STEPS[-1:], secrets, summary, event, github.base_url)  # the next push
         assert len(github.comments) == 2, "the second run stacked a comment instead of updating it"
         assert [m for m, _ in github.calls].count("PATCH") == 1
+
+
+@pytest.mark.e2e
+def test_the_plan_workflow_posts_productions_plan_only_when_its_pending_files_differ(
+    checkout: ProjectDir, pg_server: Server, schema_template: str, tmp_path: Path
+) -> None:
+    checkout.add_migration("20991231000000", "pr_change", "alter table public.teams add column motto text;\n")
+    summary = tmp_path / "step-summary.md"
+    event = pull_request_event(tmp_path / "event.json")
+    with (
+        database_from(pg_server, schema_template, "plstg") as staging,
+        database_from(pg_server, schema_template, "plprd") as production,
+        serving() as github,
+    ):
+        secrets = {
+            "STAGING_READONLY_DB_URL": staging.raw,
+            "PRODUCTION_READONLY_DB_URL": production.raw,
+            "GITHUB_TOKEN": TOKEN,
+        }
+        stderr = run_plan_steps(checkout.root, PLAN_STEPS, secrets, summary, event, github.base_url)
+        [comment] = [c for c in github.comments if c["body"].startswith("<!-- supadeploy:db.plan -->")]
+        body = comment["body"]
+        assert (checkout.root / "pending-staging.txt").read_text() == "20991231000000_pr_change.sql\n"
+        assert (checkout.root / "pending-production.txt").read_text() == "20991231000000_pr_change.sql\n"
+        assert body.count("### db.plan · ") == 2
+        assert "### db.plan · staging · highest risk:" in body and "1 pending file" in body
+        assert "### db.plan · production: the same pending files as staging (plan above)" in body
+        assert "Applying migration" in stderr[0] and "Applying migration" not in stderr[1]  # production not rehearsed

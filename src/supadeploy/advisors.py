@@ -66,4 +66,9 @@ def advisors(cli: SupabaseCli, env: Environment, *, kind: str = "all") -> list[F
         )
         for r in results
     ]
-    return sorted(findings, key=lambda f: (-LEVELS.index(f.level), f.name, f.detail))
+    return ordered(findings)
+
+
+def ordered(findings: Sequence[Finding]) -> list[Finding]:
+    """Worst level first, then by name and detail."""
+    return sorted(findings, key=lambda f: (-LEVELS.index(f.level) if f.level in LEVELS else 0, f.name, f.detail))

@@ -157,6 +157,12 @@ class DbUrl:
             raw = make_conninfo(self.raw, **changes)
         return DbUrl.parse(raw)
 
+    def with_address(self, host: str, port: int) -> DbUrl:
+        """The same database and credentials at another host and port (a relay on this machine)."""
+        from psycopg.conninfo import make_conninfo
+
+        return DbUrl.parse(make_conninfo(self.raw, host=host, port=str(port)))
+
 
 def _url(
     scheme: str,

@@ -193,6 +193,10 @@ class LintFailed(SupadeployError):
         )
 
 
+class InvalidIndexLeft(SupadeployError):
+    """An INVALID index that an earlier CREATE INDEX CONCURRENTLY left could not be dropped before the push."""
+
+
 class DryRunFailed(SupadeployError):
     """The dry run found a pending file that would fail."""
 

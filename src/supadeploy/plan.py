@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 from supadeploy import ddl_locks, lint, rehearsal
 from supadeploy.database import applied_migrations, connect
 from supadeploy.environments import Environment
@@ -41,14 +43,18 @@ def build_plan(project: Project, env: Environment, cli: SupabaseCli, *, on_line:
     if not pending:
         return PlanReport(env.name, env.url.where, (), notes=tuple(notes))
     paths = [f.path for f in pending]
-    locks = tuple(ddl_locks.classify(paths, target))
-    findings = tuple(lint.lint(project, paths))
     try:
-        with rehearsal.template_copy(env) as copy, rehearsal.template_copy(env, "_before") as baseline:
-            result = rehearsal.rehearse(
-                project, cli, copy, pending, schemas=lint.exposed_schemas(project), baseline=baseline, on_line=on_line
+        with rehearsal.rehearsal_database(project, env, cli) as (copy, made), ThreadPoolExecutor(max_workers=1) as pool:
+            # The rehearsal spends most of its time waiting for the CLI to start: classify and lint meanwhile.
+            rehearsing = pool.submit(
+                rehearsal.rehearse, project, cli, copy, pending, schemas=lint.exposed_schemas(project), on_line=on_line
             )
+            locks = tuple(ddl_locks.classify(paths, target))
+            findings = tuple(lint.lint(project, paths))
+            result = rehearsing.result()
     except CopyUnavailable as exc:
+        locks = tuple(ddl_locks.classify(paths, target))
+        findings = tuple(lint.lint(project, paths))
         return PlanReport(
             env.name,
             env.url.where,
@@ -63,7 +69,7 @@ def build_plan(project: Project, env: Environment, cli: SupabaseCli, *, on_line:
         locks,
         findings,
         applies=result.applies,
-        applied_on=f"a copy of {env.name} made on this machine",
+        applied_on=made,
         exposure=result.exposure,
         advisors=result.advisors,
         pgtap=result.pgtap,

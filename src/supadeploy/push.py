@@ -1,6 +1,6 @@
 """db.push in one file: the plan, the limits, the gates in the order they run, and the push itself.
 
-    pooler -> lock -> checksums -> history -> order -> lint -> `supabase db push` -> record checksums
+    pooler -> lock -> checksums -> history -> order -> lint -> leftovers -> `supabase db push` -> record checksums
 
 Each gate reads and fills in one `_Push`; any gate raising stops the push with nothing applied. The
 Supabase CLI needs about 0.4 s to start before its first query, which reads its history table: once
@@ -12,6 +12,7 @@ protected targets, whose CLI session has a lock_timeout, nor before the CLI has 
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
@@ -25,16 +26,18 @@ from supadeploy import ledger
 from supadeploy.database import AppliedMigration, applied_migrations, connect, hold_history, push_lock
 from supadeploy.dburl import DbUrl
 from supadeploy.environments import Environment
-from supadeploy.errors import ConfigError, HistoryConflict, LintFailed, MigrationFileError, PushFailed
+from supadeploy.errors import ConfigError, HistoryConflict, InvalidIndexLeft, LintFailed, MigrationFileError, PushFailed
 from supadeploy.migrations import MigrationFile, discover, version_key
 from supadeploy.pgtools import LineSink, discard
 from supadeploy.project import Project
-from supadeploy.settings import Settings
-from supadeploy.supabase_cli import StartedPush, SupabaseCli
+from supadeploy.settings import DEFAULT_LOCK_RETRIES, DEFAULT_LOCK_TIMEOUT, Settings
+from supadeploy.supabase_cli import CLI_APPLICATION_NAME, StartedPush, SupabaseCli
 
 if TYPE_CHECKING:
+    from supadeploy import index_builds
     from supadeploy.dry_run import FileCheck
     from supadeploy.lint import Finding
+    from supadeploy.lock_waits import Session
 
 TRANSACTION_POOLER_PORT = 6543
 
@@ -62,13 +65,19 @@ def plan_push(files: Sequence[MigrationFile], applied: Sequence[AppliedMigration
 
 @dataclass(frozen=True)
 class Limits:
-    """How a push behaves on a target: lock wait, timeouts on the CLI's connection, retries."""
+    """How a push behaves on a target: lock wait, timeouts on the CLI's connection, retries and their backoff.
+
+    A statement waiting for a lock queues every later query on its table behind it, so on protected targets
+    the wait is cut short (lock_timeout, 500 ms by default) and retried: `backoff` seconds before the first
+    retry, doubling up to `backoff_cap`, each wait jittered (see retry_delays).
+    """
 
     lock_wait: float = 600.0
-    lock_timeout: str = "5s"
+    lock_timeout: str = DEFAULT_LOCK_TIMEOUT
     statement_timeout: str = "15min"
-    retries: int = 3
-    backoff: float = 2.0
+    retries: int = DEFAULT_LOCK_RETRIES
+    backoff: float = 0.5
+    backoff_cap: float = 30.0
 
     @classmethod
     def of(cls, settings: Settings) -> Limits:
@@ -85,6 +94,15 @@ class Limits:
         if not protected:
             return None
         return {"lock_timeout": self.lock_timeout, "statement_timeout": self.statement_timeout}
+
+    def retry_delays(self, rand: Callable[[], float] = random.random) -> tuple[float, ...]:
+        """The wait before each retry: `backoff` doubling up to `backoff_cap`, then between half of that and all of it.
+
+        The random half keeps pushes that one long transaction blocked together (a fleet, several CI jobs) from
+        coming back in step; the fixed half keeps the waits growing. rand() returns a number in [0, 1).
+        """
+        ceilings = (min(self.backoff_cap, self.backoff * 2.0**n) for n in range(self.retries))
+        return tuple(ceiling / 2 * (1 + rand()) for ceiling in ceilings)
 
 
 @dataclass(frozen=True)
@@ -116,6 +134,8 @@ class _Push:
     applied: list[AppliedMigration] = field(default_factory=list)
     started: StartedPush | None = None
     warnings: tuple[Finding, ...] = ()
+    on_line: LineSink = discard
+    invalid_before: frozenset[int] = frozenset()  # INVALID indexes there before the push: never ours to drop
 
     @property
     def connection(self) -> psycopg.Connection:
@@ -202,8 +222,31 @@ def lint(run: _Push) -> None:
     run.warnings = tuple(findings)
 
 
+def leftover_indexes(run: _Push) -> None:
+    """Gate 7: drop the INVALID index an earlier failed CONCURRENTLY build of a pending file left (not in a dry run).
+
+    Left there, the build would fail on its name, or with IF NOT EXISTS keep the broken index. The INVALID
+    indexes on those tables that remain are noted, so that a failure of this push drops only what it left.
+    """
+    if not run.write:
+        return
+    builds = [f for f in run.plan.pending if "concurrently" in f.path.read_text().lower()]
+    if not builds:
+        return
+    from supadeploy import index_builds
+
+    shapes = [index_builds.file_shape(f.path.read_text()) for f in builds]
+    leftovers = [i for shape in shapes for i in index_builds.named_leftovers(run.connection, shape)]
+    for dropped in index_builds.drop(run.env.url, leftovers, lock_timeout=run.limits.lock_timeout):
+        if not dropped.ok:
+            raise InvalidIndexLeft(f"{run.env.name}: {dropped.describe('an earlier failed build')}; nothing was pushed")
+        run.on_line(dropped.describe("an earlier failed build"))
+    tables = [table for shape in shapes for table in shape.tables]
+    run.invalid_before = frozenset(i.oid for i in index_builds.invalid_indexes(run.connection, tables))
+
+
 # The gates, in the order they run.
-GATES: tuple[Gate, ...] = (pooler, lock, checksums, history, order, lint)
+GATES: tuple[Gate, ...] = (pooler, lock, checksums, history, order, lint, leftover_indexes)
 
 
 def _start_cli_early(run: _Push) -> None:
@@ -250,6 +293,7 @@ def push(
     with ExitStack() as whole:
         with ExitStack() as gates:
             run = _Push(project, env, cli, files, limits, not dry_run, include_all, include_seed, lint, whole, gates)
+            run.on_line = on_line
             for gate in GATES:
                 gate(run)
         plan = run.plan
@@ -271,20 +315,42 @@ def push(
 
 
 def _cli_push(run: _Push, on_line: LineSink) -> tuple[str, ...]:
-    """The CLI push: the one started during the gates first, then fresh runs if a lock timeout is retried."""
+    """The CLI push: the one started during the gates first, then fresh runs while a lock timeout is retried.
 
-    def attempt(number: int) -> tuple[str, ...]:
-        if run.started is not None and number == 0:
-            return run.started.finish(on_line)
-        return run.cli.push(
-            run.env.url,
-            include_all=run.include_all,
-            include_seed=run.include_seed,
-            on_line=on_line,
-            session_settings=run.limits.session_settings(protected=run.env.protected),
-        )
+    After a failure, the INVALID index a failed CONCURRENTLY build left is dropped (tried again before a retry
+    while its table is busy), and on protected targets the sessions that blocked the CLI are named.
+    """
+    from supadeploy import index_builds, lock_waits
 
-    return retry_lock_timeouts(attempt, run.limits, on_line)
+    cleanup = index_builds.Cleanup(
+        run.env.url, run.project.migrations_dir, lock_timeout=run.limits.lock_timeout, known=run.invalid_before
+    )
+    with lock_waits.watch(run.env.url, CLI_APPLICATION_NAME, enabled=run.env.protected) as watch:
+
+        def attempt(number: int) -> tuple[str, ...]:
+            if number > 0:
+                cleanup.before_retry()
+            try:
+                if run.started is not None and number == 0:
+                    return run.started.finish(on_line)
+                return run.cli.push(
+                    run.env.url,
+                    include_all=run.include_all,
+                    include_seed=run.include_seed,
+                    on_line=on_line,
+                    session_settings=run.limits.session_settings(protected=run.env.protected),
+                )
+            except PushFailed as failure:
+                raise _after_failure(cleanup, failure, watch.take(), on_line) from None
+
+        return retry_lock_timeouts(attempt, run.limits, on_line, resumable=lambda _failure: cleanup.resumable)
+
+
+def _after_failure(
+    cleanup: index_builds.Cleanup, failure: PushFailed, blockers: Sequence[Session], on_line: LineSink
+) -> PushFailed:
+    """The failure as reported: what the cleanup found and did, and who blocked the CLI."""
+    return cleanup.after_failure(failure, blockers, on_line)
 
 
 def retry_lock_timeouts(
@@ -292,24 +358,29 @@ def retry_lock_timeouts(
     limits: Limits,
     on_line: LineSink = discard,
     sleep: Callable[[float], None] = time.sleep,
+    *,
+    rand: Callable[[], float] = random.random,
+    resumable: Callable[[PushFailed], bool] = lambda _failure: True,
 ) -> tuple[str, ...]:
     """Run attempt(0), attempt(1), ... while an attempt fails on a lock timeout (SQLSTATE 55P03).
 
-    At most limits.retries retries, waiting backoff**n seconds before retry n; returns every file applied,
+    At most limits.retries retries, waiting limits.retry_delays() between them, and only while
+    resumable(failure) says the failed file can be run again from its start; returns every file applied,
     and a failure names every file the push applied, whichever attempt applied it.
     """
+    delays = limits.retry_delays(rand)
     applied: list[str] = []
     number = 0
     while True:
         try:
             return (*applied, *attempt(number))
         except PushFailed as failure:
-            if "55P03" not in failure.detail or number >= limits.retries:
+            if "55P03" not in failure.detail or number >= limits.retries or not resumable(failure):
                 raise failure.amended(earlier=tuple(applied)) from None  # the report covers the whole push
             applied += failure.applied
+            wait = delays[number]
             number += 1
-            wait = limits.backoff**number
-            on_line(f"lock timeout in {failure.file}: retry {number}/{limits.retries} in {wait:.0f}s")
+            on_line(f"lock timeout in {failure.file}: retry {number}/{limits.retries} in {wait:.1f}s")
             sleep(wait)
 
 

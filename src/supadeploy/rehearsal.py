@@ -2,32 +2,33 @@
 
 Does each file apply, how long does it take, and what does it change for clients (exposure, advisors, pgTAP)?
 
-`rehearse()` works on any database that holds the target's applied history. `template_copy()` makes one for a
-target on this machine (CREATE DATABASE ... TEMPLATE); a scratch database rebuilt from a remote target's history
-plugs in the same way.
+`rehearse()` works on any database that holds the target's applied history. `rehearsal_database()` is the one
+place that chooses it: a template clone of an idle local target, else a scratch database rebuilt from the
+target's history (`scratch.py`).
 """
 
 from __future__ import annotations
 
-import os
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import psycopg
-from psycopg import sql
 
 from supadeploy import advisors as advisor_checks
-from supadeploy import exposure, pgtap
-from supadeploy.database import connect
+from supadeploy import advisors_replay, exposure, pgtap, scratch
+from supadeploy.advisors_replay import Session
+from supadeploy.database import connect, server_version
 from supadeploy.dburl import DbUrl
 from supadeploy.environments import Environment
 from supadeploy.errors import CopyUnavailable, PgtapFailed, PushFailed, SupadeployError
 from supadeploy.migrations import MigrationFile
 from supadeploy.plan_report import AdvisorsDelta, FileApply, PgtapResult, advisors_delta
-from supadeploy.project import Project
+from supadeploy.project import STATE_DIR, Project
 from supadeploy.supabase_cli import LineSink, SupabaseCli, applying_file, discard
 
 
@@ -43,27 +44,24 @@ class Rehearsal:
 
 
 @contextmanager
-def template_copy(env: Environment, suffix: str = "") -> Iterator[DbUrl]:
-    """A copy of a target on this machine (CREATE DATABASE ... TEMPLATE), dropped afterwards."""
-    if not env.url.is_loopback:
-        raise CopyUnavailable(
-            f"{env.name} is not on this machine, and a scratch copy of its history is not built yet: "
-            "the target itself is never changed"
-        )
-    name = f"supadeploy_plan_{os.getpid()}{suffix}"
-    try:
-        with connect(env.url.maintenance) as admin:
-            admin.execute(
-                sql.SQL("create database {} template {}").format(sql.Identifier(name), sql.Identifier(env.url.dbname))
-            )
-    except psycopg.Error as exc:
-        reason = (exc.diag.message_primary or str(exc)).splitlines()[0]
-        raise CopyUnavailable(f"cannot copy {env.name} ({reason})") from None
-    try:
-        yield env.url.with_dbname(name)
-    finally:
-        with connect(env.url.maintenance) as admin:
-            admin.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+def rehearsal_database(project: Project, env: Environment, cli: SupabaseCli) -> Iterator[tuple[DbUrl, str]]:
+    """The database a plan rehearses on, holding the target's applied history, and where it was made.
+
+    The one place that chooses it, as the dry run does: a template clone of an idle, unprotected target
+    on this machine (exact and fast); otherwise a scratch database rebuilt from the target's applied
+    history by the real CLI on this runner. Either way the target is only read, and the copy is dropped.
+    """
+    with ExitStack() as stack:
+        if not env.protected:
+            try:
+                copy = stack.enter_context(scratch.template_clone(env))
+            except CopyUnavailable:
+                pass  # busy, remote, or not ours to copy
+            else:
+                yield copy, f"a copy of {env.name} made on this machine"
+                return
+        rebuilt = stack.enter_context(scratch.history_copy(project, env, cli))
+        yield rebuilt.url, f"a scratch database rebuilt from {env.name}'s history on this runner"
 
 
 def rehearse(
@@ -73,34 +71,47 @@ def rehearse(
     pending: Sequence[MigrationFile],
     *,
     schemas: Sequence[str],
-    baseline: DbUrl | None = None,
     on_line: LineSink = discard,
 ) -> Rehearsal:
-    """Snapshot, push the pending files with the real CLI (timed per file), snapshot, advisors and pgTAP.
+    """Snapshot, advisors, push the pending files with the real CLI (timed per file), snapshot, advisors, pgTAP.
 
-    The advisors' "before" runs on `baseline` (a second copy, untouched) while the files are pushed, or on
-    `copy` before the push when there is no baseline: the CLI's advisors take seconds, this hides one run.
+    The CLI needs a second or so to start: the advisors' CLI and the push's CLI start together, the push held
+    at a loopback relay until the advisors have read the copy as it was. The "after" advisors replay what
+    that run sent (advisors_replay): a tenth of a CLI run. When an earlier plan kept that session (same CLI,
+    server, role and exposed schemas), the "before" is a replay too and no advisors CLI starts at all.
     """
     not_run: dict[str, str] = {}
     with connect(copy) as conn:
         before = exposure.snapshot(conn, schemas)
+        key = advisors_replay.cache_key(
+            cli_version=cli.version, server_version=server_version(conn), user=copy.user, schemas=schemas
+        )
+    folder = project.root / STATE_DIR / "cache"
+    kept = advisors_replay.cached(folder, key)
+    read = threading.Event()
     with ThreadPoolExecutor(max_workers=2) as pool:
-        if baseline is not None:
-            advisors_before = pool.submit(_advisors, cli, baseline)
+        advisors_before: Future[tuple[list[advisor_checks.Finding] | str, Session | None]] = Future()
+        if kept is not None:
+            advisors_before.set_result(_replayed(kept, copy, folder, key))
+        if advisors_before.done() and advisors_before.result()[1] is not None:
+            applies = _push(cli, copy, pending, on_line)
         else:
-            advisors_before = Future()
-            advisors_before.set_result(_advisors(cli, copy))
-        applies = _push(cli, copy, pending, on_line)
+            advisors_before = pool.submit(_advisors_recorded, cli, copy, read, folder, key)
+            try:
+                with advisors_replay.relay(copy, record=False, gate=read) as held:
+                    applies = _push(cli, held.url, pending, on_line)
+            finally:
+                read.set()
         if any(a.ok is not True for a in applies):
             reason = "a pending file does not apply"
             return Rehearsal(applies, not_run={"exposure": reason, "advisors": reason, "pgtap": reason})
         with connect(copy) as conn:
             changes = tuple(exposure.delta(before, exposure.snapshot(conn, schemas)))
         # pgTAP rolls its writes back, so the advisors can read the same copy meanwhile.
-        advisors_after = pool.submit(_advisors, cli, copy)
+        advisors_after = pool.submit(_advisors_after, cli, copy, advisors_before)
         pgtap = _pgtap(project, copy, not_run, on_line)
         found: AdvisorsDelta | None = None
-        old, new = advisors_before.result(), advisors_after.result()
+        (old, _session), new = advisors_before.result(), advisors_after.result()
         if isinstance(old, str) or isinstance(new, str):
             not_run["advisors"] = old if isinstance(old, str) else str(new)
         else:
@@ -148,6 +159,53 @@ def _advisors(cli: SupabaseCli, url: DbUrl) -> list[advisor_checks.Finding] | st
         return advisor_checks.advisors(cli, _scratch(url))
     except SupadeployError as exc:
         return str(exc)
+
+
+def _replayed(
+    session: Session, url: DbUrl, folder: Path, key: str
+) -> tuple[list[advisor_checks.Finding] | str, Session | None]:
+    """A kept session replayed on url; (why not, None) when it no longer replays, and it is forgotten."""
+    try:
+        return advisors_replay.replay(session, url), session
+    except (psycopg.Error, SupadeployError) as exc:
+        advisors_replay.forget(folder, key)
+        return str(exc), None
+
+
+def _advisors_recorded(
+    cli: SupabaseCli, url: DbUrl, done: threading.Event, folder: Path, key: str
+) -> tuple[list[advisor_checks.Finding] | str, Session | None]:
+    """The CLI's advisors on url through a recording relay: the findings (or why not) and what the CLI sent.
+
+    The session is kept for later plans when it can be replayed. Sets `done` once the advisors have read
+    the database, whatever happened.
+    """
+    try:
+        try:
+            # The push may go on as soon as the advisors' connection ends, before their CLI has printed.
+            with advisors_replay.relay(url, finished=done) as recorder:
+                found = _advisors(cli, recorder.url)
+        except OSError:
+            return _advisors(cli, url), None
+        if isinstance(found, str):  # the relay may be what failed: ask the CLI directly before giving up
+            return _advisors(cli, url), None
+        advisors_replay.keep(folder, key, recorder.session)
+        return found, recorder.session
+    finally:
+        done.set()
+
+
+def _advisors_after(
+    cli: SupabaseCli, url: DbUrl, before: Future[tuple[list[advisor_checks.Finding] | str, Session | None]]
+) -> list[advisor_checks.Finding] | str:
+    """The advisors on url: the "before" run's statements replayed when they could be read, else the CLI again."""
+    _found, session = before.result()
+    if session is not None and session.replayable:
+        try:
+            return advisors_replay.replay(session, url)
+        except (psycopg.Error, SupadeployError):
+            pass
+    return _advisors(cli, url)
 
 
 def _scratch(url: DbUrl) -> Environment:

@@ -61,6 +61,10 @@ PROCESS_SOURCE = "the process environment"
 LOCAL_DEFAULT_SOURCE = "the local backend default"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
+# Sub-second, as pgroll's default: a DDL statement queued for a lock makes every later query on that table queue
+# behind it, so this is the longest production traffic waits for one attempt; retries (with backoff) try again.
+DEFAULT_LOCK_TIMEOUT = "500ms"
+DEFAULT_LOCK_RETRIES = 10
 _DURATION = re.compile(r"^[0-9]+(us|ms|s|min|h|d)?$")
 
 
@@ -81,9 +85,9 @@ class Settings:
     local_dir: str | None = None
     pg_bindir: str | None = None
     lock_wait: float = 600.0
-    lock_timeout: str = "5s"
+    lock_timeout: str = DEFAULT_LOCK_TIMEOUT
     statement_timeout: str = "15min"
-    lock_retries: int = 3
+    lock_retries: int = DEFAULT_LOCK_RETRIES
     backup_dir: str | None = None
     scratch_url: DbUrl | None = None
     api_url: str | None = None
@@ -146,9 +150,9 @@ def parse(
         local_dir=values.get(LOCAL_DIR) or None,
         pg_bindir=values.get(PG_BINDIR) or None,
         lock_wait=_seconds(values, LOCK_WAIT, 600.0),
-        lock_timeout=_duration(values, LOCK_TIMEOUT, "5s"),
+        lock_timeout=_duration(values, LOCK_TIMEOUT, DEFAULT_LOCK_TIMEOUT),
         statement_timeout=_duration(values, STATEMENT_TIMEOUT, "15min"),
-        lock_retries=_integer(values, LOCK_RETRIES, 3, low=0, high=20),
+        lock_retries=_integer(values, LOCK_RETRIES, DEFAULT_LOCK_RETRIES, low=0, high=20),
         backup_dir=values.get(BACKUP_DIR) or None,
         scratch_url=_url(values, SCRATCH_URL),
         api_url=values.get(API_URL) or None,

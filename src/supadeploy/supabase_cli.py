@@ -26,6 +26,9 @@ from supadeploy.project import Project
 from supadeploy.settings import SUPABASE_BIN, ProcessSettings
 
 PINNED_CLI_VERSION = "3.1.0"
+# The application_name the pinned CLI's database driver (@effect/sql-pg) gives its connections; PGAPPNAME and
+# PGOPTIONS cannot change it. How supadeploy tells the CLI's backends from the traffic queued behind them.
+CLI_APPLICATION_NAME = "@effect/sql-pg"
 CLI_VARIABLE = SUPABASE_BIN
 _TOOLKIT_ROOT = Path(__file__).resolve().parents[2]
 _PLATFORM = (

@@ -378,3 +378,18 @@ def plan_(c: Context, env: str = "local", markdown: bool = False, json: bool = F
         sys.stdout.write(report.markdown())
     if not report.ok:
         raise ChecksFailed(f"the plan for {target.name} found a blocking problem (see the report)")
+
+
+@task(help={"env": ENV_HELP, "json": "Print a JSON list instead of one file name per line."})
+@reports_errors
+def pending(c: Context, env: str = "local", json: bool = False) -> None:
+    """The migration files not yet applied on an environment, one per line (reads only its history)."""
+    from supadeploy.push import pending_files
+
+    proj = project()
+    names = [f.filename for f in pending_files(proj, environment(proj, env))]
+    if json:
+        print_json(names)
+    else:
+        for name in names:
+            print(name)
