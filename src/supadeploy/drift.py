@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -76,27 +76,36 @@ def _scratch_server(project: Project, env: Environment, override: str | None) ->
 
 def drift(project: Project, env: Environment, cli: SupabaseCli, *, scratch_url: str | None = None) -> list[Difference]:
     """Rebuild env's applied migrations on a scratch database (no Docker) and compare the two schemas."""
-    files = {f.version: f for f in discover(project.migrations_dir)}
     with connect(env.url) as conn:
-        applied = applied_migrations(conn)
+        applied = [m.version for m in applied_migrations(conn)]
         live = snapshot(conn)
-    missing = [m.version for m in applied if m.version not in files]
+    return compare(live, rebuild(project, env, cli, applied, scratch_url=scratch_url))
+
+
+def rebuild(
+    project: Project, env: Environment, cli: SupabaseCli, versions: Sequence[str], *, scratch_url: str | None = None
+) -> dict[tuple[str, str], str]:
+    """The snapshot these applied versions' files build on a scratch database (env names the scratch server).
+
+    Targets with the same history share one rebuild (fleet.plan).
+    """
+    files = {f.version: f for f in discover(project.migrations_dir)}
+    missing = [v for v in versions if v not in files]
     if missing:
         raise HistoryConflict(f"cannot rebuild {env.name}: no local file for applied version(s) {', '.join(missing)}")
     workdir = Path(tempfile.mkdtemp(prefix="supadeploy-drift-"))
     try:
         (workdir / MIGRATIONS_DIR).mkdir(parents=True)
         shutil.copy(project.root / CONFIG_FILE, workdir / CONFIG_FILE)
-        for migration in applied:
-            shutil.copy(files[migration.version].path, workdir / MIGRATIONS_DIR / files[migration.version].filename)
+        for version in versions:
+            shutil.copy(files[version].path, workdir / MIGRATIONS_DIR / files[version].filename)
         with _scratch_database(project, env, scratch_url) as scratch:
-            if applied:
+            if versions:
                 replace(cli, workdir=workdir).push(scratch, include_all=True)
             with connect(scratch) as conn:
-                expected = snapshot(conn)
+                return snapshot(conn)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    return compare(live, expected)
 
 
 @contextmanager
