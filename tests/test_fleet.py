@@ -11,7 +11,7 @@ import pytest
 from supadeploy import environments, github_run
 from supadeploy.dburl import DbUrl
 from supadeploy.environments import Environment, confirm_many
-from supadeploy.errors import ConfigError, ConfirmationRequired
+from supadeploy.errors import ConfigError, ConfirmationRequired, GitHubError, PromotionRefused
 from supadeploy.fleet import FLEET_FILE, WORKFLOW_WAVES, Fleet, Wave, load, parse
 from supadeploy.project import Project
 from supadeploy.rollout import (
@@ -19,9 +19,12 @@ from supadeploy.rollout import (
     NOT_STARTED,
     PROMOTED,
     UP_TO_DATE,
+    FleetPlan,
     FleetReport,
     TargetOutcome,
+    TargetPlan,
     gather,
+    require_done,
     resolve_targets,
     run_waves,
 )
@@ -213,6 +216,36 @@ def test_before_start_can_hold_a_target_back() -> None:
         before_start=lambda w, name: "m9 failed in this wave (on_failure = stop)",
     )
     assert ran == [] and outcome_of(report) == {"c1": NOT_STARTED}
+
+    def unreachable(w: Wave, name: str) -> str | None:
+        raise GitHubError("GitHub API GET /repos/acme/vision/actions/runs/1/jobs returned 403: Forbidden")
+
+    report = FleetReport("f", "staging", ())
+    run_waves(report, [(w, list(w.targets)) for w in fleet.waves[:1]], run_one, before_start=unreachable)
+    assert ran == [] and report.outcomes[0].error == (
+        "not started: cannot tell whether to start it: GitHub API GET /repos/acme/vision/actions/runs/1/jobs "
+        "returned 403: Forbidden"
+    )
+
+
+def test_a_wave_starts_only_when_every_earlier_wave_is_done() -> None:
+    fleet = fleet_of("stop", 1)
+    source = env("staging", protected=False)
+
+    def planned(pending: dict[str, tuple[str, ...]], refused: dict[str, str] | None = None) -> FleetPlan:
+        targets = tuple(
+            TargetPlan(t, w.name, None, (), pending.get(t, ()), tuple(filter(None, [(refused or {}).get(t)])))
+            for w in fleet.waves
+            for t in w.targets
+        )
+        return FleetPlan(fleet, source, ("1",), targets)
+
+    require_done(planned({"l1": ("1",)}), fleet.wave("last"))  # the wave itself may be behind
+    with pytest.raises(PromotionRefused, match=r"wave middle comes before last and is not done \(m4: 1 migration"):
+        require_done(planned({"m4": ("1",)}), fleet.wave("last"))
+    with pytest.raises(PromotionRefused, match=r"\(c1: not a prefix\): promote it first \(invoke fleet.promote --wave"):
+        require_done(planned({}, {"c1": "not a prefix"}), fleet.wave("middle"))
+    assert [t.target for t in planned({}).only(["m1", "l2"]).targets] == ["m1", "l2"]
 
 
 # --- reports ---------------------------------------------------------------------------------------

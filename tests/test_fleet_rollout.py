@@ -158,6 +158,9 @@ def test_a_fleet_of_twelve_in_three_waves_stops_where_it_should_and_a_rerun_fini
         assert ran.returncode == 1, ran.stderr
         errors = [line for line in ran.stderr.splitlines() if line.startswith("error: ")]
         assert len(errors) == 1 and "t03" in errors[0] and "20240104000000_alter_a.sql" in errors[0], ran.stderr
+        assert "  wave second: 4 target(s), at most 1 at once, on_failure = stop" in ran.stderr
+        assert "  t03: backup: " in ran.stderr and "  t03: failed in " in ran.stderr
+        assert "  stopped: t03 failed in wave second; waves rest not started" in ran.stderr
         report = json.loads(ran.stdout)
         assert outcomes(report) == {
             "t01": "promoted",
@@ -231,19 +234,30 @@ def test_a_fleet_of_twelve_in_three_waves_stops_where_it_should_and_a_rerun_fini
     for name in TARGETS:
         assert world.history(name) == A + B == world.history("staging")
 
-    # Two runs at once serialize per target: each target gets C once, from one run; the other finds it done.
+    # Two runs at once (of a fleet file holding wave rest alone) serialize per target: each target gets C
+    # once, from one run; the other waits for the target's promotion lock and finds it done.
     world.project.add_migration(C[0], "d", rls_table("d"))
     world.push_staging()
+    world.write_fleet(
+        '[[waves]]\nname = "rest"\ntargets = [' + ", ".join(f'"{t}"' for t in REST) + "]\nmax_parallel = 4\n"
+    )
+    args = ("--from", "staging", "--yes", "--json")
     with ThreadPoolExecutor(max_workers=2) as pool:
-        finished = list(pool.map(lambda _: run_fleet(world.project, "--from", "staging", "--yes", "--json"), range(2)))
+        finished = list(pool.map(lambda _: run_fleet(world.project, *args), range(2)))
     for ran in finished:
         assert ran.returncode == 0, ran.stderr
     reports = [outcomes(json.loads(ran.stdout)) for ran in finished]
-    for name in TARGETS:
+    assert set(reports[0]) == set(reports[1]) == set(REST)
+    for name in REST:
         assert sorted([reports[0][name], reports[1][name]]) == ["promoted", "up-to-date"], (name, reports)
         assert world.history(name) == A + B + C
         assert [applied for _, applied in world.promotions(name)][-1] == ["20240105000000_d.sql"]
         assert sum(applied == ["20240105000000_d.sql"] for _, applied in world.promotions(name)) == 1
+    # With the whole fleet again, the earlier waves lack C: --wave rest is refused until they are done.
+    world.write_fleet(fleet_toml())
+    again = run_fleet(world.project, "--from", "staging", "--wave", "rest", "--yes")
+    assert again.returncode == 1
+    assert "error: wave canary comes before rest and is not done (t01: 1 migration(s) pending)" in again.stderr
 
 
 @dataclass(frozen=True)

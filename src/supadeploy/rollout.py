@@ -150,6 +150,10 @@ class FleetPlan:
         """The chosen targets of one wave, in file order."""
         return [t for t in self.targets if t.wave == wave.name]
 
+    def only(self, names: Sequence[str]) -> FleetPlan:
+        """The same plan, for these targets alone."""
+        return replace(self, targets=tuple(t for t in self.targets if t.target in set(names)))
+
     @property
     def refused(self) -> list[TargetPlan]:
         """Targets a gate would refuse."""
@@ -500,7 +504,10 @@ def _run_wave(
             return _not_started(name, wave, "interrupted")
         if failed and wave.on_failure == "stop":
             return _not_started(name, wave, f"{failed[0]} failed in this wave (on_failure = stop)")
-        reason = before_start(wave, name) if before_start is not None else None
+        try:
+            reason = before_start(wave, name) if before_start is not None else None
+        except SupadeployError as exc:
+            reason = f"cannot tell whether to start it: {_first_line(exc)}"  # fail closed: start nothing
         if reason:
             return _not_started(name, wave, reason)
         outcome = run_one(wave, name)

@@ -146,19 +146,17 @@ def promote(
     proj = project()
     fleet = fleet_file.load(proj)
     names = _chosen(fleet, wave, target)
+    # With --wave, the earlier waves must be done: read their targets too (with --target, the workflow's
+    # needs see to it, and its job has no other target's secrets).
+    earlier = [t for w in fleet.waves if wave and w.index < fleet.wave(wave).index for t in w.targets]
     source = environment(proj, from_)
     supabase = cli(proj)
     planned = rollout.plan_fleet(
-        proj, fleet, source, supabase, names=names, environ=os.environ, with_lint=False, with_drift=False
+        proj, fleet, source, supabase, names=earlier + names, environ=os.environ, with_lint=False, with_drift=False
     )
     if wave:
-        # Earlier waves must be done: read their targets too (with --target, the workflow's needs see to it).
-        earlier = [t for w in fleet.waves if w.index < fleet.wave(wave).index for t in w.targets]
-        if earlier:
-            before = rollout.plan_fleet(
-                proj, fleet, source, supabase, names=earlier, environ=os.environ, with_lint=False, with_drift=False
-            )
-            rollout.require_done(before, fleet.wave(wave))
+        rollout.require_done(planned, fleet.wave(wave))
+        planned = planned.only(names)
     err.print(f"fleet {rollout.pending_summary(planned)}", markup=False)
     for item in planned.targets:
         err.print(f"  {item.summary()}", markup=False)
@@ -175,7 +173,7 @@ def promote(
         process=process(),
         backup_folder=backup_dir or None,
         on_progress=_progress,
-        before_start=_stop_check(fleet) if target else None,
+        before_start=_stop_check(fleet.wave_of(target)) if target else None,
     )
     _summary(report)
     if json:
@@ -188,19 +186,16 @@ def promote(
         raise FleetFailed(f"fleet promotion stopped: {first.target}: {first.error}", report)
 
 
-def _stop_check(fleet: Fleet) -> BeforeStart | None:
+def _stop_check(wave: Wave) -> BeforeStart | None:
     """In GitHub Actions, a target of a `stop` wave starts only if no sibling job of its wave has failed."""
     settings = process()
-    if not settings.github_actions:
+    if not settings.github_actions or wave.on_failure != "stop":
         return None
     from supadeploy import github_run
 
-    api, repository, run_id = github_run.from_environment(settings)
-
-    def check(wave: Wave, target: str) -> str | None:
-        if wave.on_failure != "stop":
-            return None
-        failed = github_run.failed_siblings(api, repository, run_id, wave.index, target)
+    def check(of: Wave, target: str) -> str | None:
+        api, repository, run_id = github_run.from_environment(settings)
+        failed = github_run.failed_siblings(api, repository, run_id, of.index, target)
         return f"{failed[0]} failed in this wave (on_failure = stop)" if failed else None
 
     return check
