@@ -311,6 +311,10 @@ def test_fleet_plan_reads_every_target_and_names_the_gates_that_would_refuse_it_
             push(proj, environments.resolve(proj, name, environ={}, declared=True), cli, lint=False)
         with psycopg.connect(urls["p2"].raw, autocommit=True) as conn:
             conn.execute("alter table a add column sneaky text")
+            # p2 got an earlier edition of a.sql: the push's checksum gate would refuse it.
+            conn.execute(
+                "update supadeploy.migration_checksums set sha256 = repeat('0', 64) where version = %s", (A[0],)
+            )
         # p3 got a hotfix that no checkout has (pushed alone, its file deleted since).
         aside = project_dir.root / "aside"
         aside.mkdir()
@@ -326,14 +330,17 @@ def test_fleet_plan_reads_every_target_and_names_the_gates_that_would_refuse_it_
         assert ran.returncode == 1, ran.stderr
         errors = [line for line in ran.stderr.splitlines() if line.startswith("error: ")]
         assert errors == [
-            "error: 2 target(s) would be refused: p1: REFUSED: lint: 20240103000000_mood.sql:2 enum-value-not-alone"
+            "error: 3 target(s) would be refused: p1: REFUSED: lint: 20240103000000_mood.sql:2 enum-value-not-alone"
             " · no drift"
         ], ran.stderr
         plan = json.loads(ran.stdout)
         assert plan["source_versions"] == [*A, "20240103000000"]
         targets = {t["target"]: t for w in plan["waves"] for t in w["targets"]}
         assert targets["p1"]["pending"] == [*A, "20240103000000"] and targets["p1"]["drift"] == []
-        assert targets["p2"]["pending"] == [] and targets["p2"]["refused"] == []
+        assert targets["p2"]["pending"] == []
+        assert [line.split(":")[0] for line in targets["p2"]["refused"]] == [
+            "20240101000000_a.sql changed after it was applied to p2"
+        ]
         assert [(d["kind"], d["name"]) for d in targets["p2"]["drift"]] == [("column", "public.a.sneaky")]
         assert targets["p3"]["refused"] == [
             "p3's history is not a prefix of staging's: it has 20231231000000 that staging lacks"
@@ -345,7 +352,8 @@ def test_fleet_plan_reads_every_target_and_names_the_gates_that_would_refuse_it_
         assert plan["github_outputs"]["waves"] == "2"
         text = run_invoke(project_dir, "fleet.plan", "--wave", "rest", "--no-drift")
         assert text.returncode == 1
-        assert "  p2: up to date (nothing to do)" in text.stdout and "p1" not in text.stdout
+        assert "  p2: REFUSED: 20240101000000_a.sql changed after it was applied to p2: undo the edit" in text.stdout
+        assert "p1" not in text.stdout
         # Nothing was written anywhere: no target has a backup or a promotion.
         for url in urls.values():
             with psycopg.connect(url.raw) as conn:

@@ -392,7 +392,16 @@ def fleet_checkout(tmp_path: Path) -> Path:
     return tmp_path
 
 
-@pytest.mark.parametrize("fleet_file", ["repo", "twelve"])
+def waves_of(count: int) -> str:
+    """A fleet of `count` waves, wave i holding i + 1 targets, at most i + 1 at once."""
+    text = ""
+    for i in range(count):
+        targets = ", ".join(f'"t{i}-{j}"' for j in range(i + 1))
+        text += f'[[waves]]\nname = "w{i}"\ntargets = [{targets}]\nmax_parallel = {i + 1}\n'
+    return text
+
+
+@pytest.mark.parametrize("fleet_file", ["repo", "twelve", "one", "two", "four"])
 def test_the_plan_jobs_matrix_parsed_as_github_does_yields_exactly_the_fleet_files_targets(
     fleet_checkout: Path, fleet_file: str
 ) -> None:
@@ -400,7 +409,9 @@ def test_the_plan_jobs_matrix_parsed_as_github_does_yields_exactly_the_fleet_fil
 
     from .test_fleet_rollout import fleet_toml
 
-    text = (REPO / "supabase" / "fleet.toml").read_text() if fleet_file == "repo" else fleet_toml()
+    texts = {"repo": (REPO / "supabase" / "fleet.toml").read_text(), "twelve": fleet_toml()}
+    texts.update({"one": waves_of(1), "two": waves_of(2), "four": waves_of(4)})
+    text = texts[fleet_file]
     (fleet_checkout / "supabase" / "fleet.toml").write_text(text)
     fleet = parse(text)
     ran = targets_github_runs(run_plan_job(fleet_checkout))
