@@ -1,20 +1,22 @@
 """Benchmark: fleet.promote over 12 targets with max_parallel = 4, against promoting them one after another.
 
 Both run the same rails per target (lock, plan, verified backup, push, verify with the advisors, record) on
-fresh databases cloned from one template each round, medians of --rounds, the two taking turns on who goes
-first. Baselines, measured in the same run:
+fresh databases cloned from one template before each timed run, medians of --rounds, taking turns on who
+goes first. Baselines, measured in the same run:
   - the same fleet with max_parallel = 1                                   target <= 0.4x
   - 12 x `invoke env.promote --from staging --to <target> --yes`, a shell loop (reported, no target)
-Then where one target's time goes (wall and CPU of each step), to read the ratio against the cores.
+For each run: how busy the machine's cores were (other work on a shared machine shows here), the CPU our
+side spent (this process and its children: the Supabase CLI, pg_dump) and the server's (the postmaster
+and its backends, when the server runs here). The serial run's CPU over the cores is the least time any
+parallel run can take: the "floor" line. Then one target's promotion step by step.
 
     .venv/bin/python bench/fleet_promote.py               # starts its own cluster in /tmp
-    .venv/bin/python bench/fleet_promote.py --rounds 5 --migrations 10
+    .venv/bin/python bench/fleet_promote.py --rounds 5 --migrations 10 --no-shell-loop
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 import resource
 import shutil
@@ -25,6 +27,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -89,32 +92,27 @@ def fresh_targets(server: DbUrl, template: str, project: Path, round_: int, kind
         (project / f".env.{name}").write_text(f"SUPABASE_DB_URL={url.raw}\n")
 
 
-def fleet_run(project: Path, parallel: int, backups_dir: Path) -> float:
+def fleet_run(project: Path, parallel: int, backups_dir: Path) -> None:
     write_fleet(project, parallel)
     proj = Project(project)
     fleet = load(proj)
     cli = find_cli(proj)
-    started = time.perf_counter()
     source = environments.resolve(proj, "staging", environ={})
     planned = plan_fleet(proj, fleet, source, cli, names=fleet.targets, environ={}, with_lint=False, with_drift=False)
     report = promote_fleet(
         proj, planned, cli, process=ProcessSettings(actor="bench", sha="b"), backup_folder=str(backups_dir)
     )
-    took = time.perf_counter() - started
     if not report.ok or sum(o.outcome == "promoted" for o in report.outcomes) != len(TARGETS):
         raise SystemExit(f"fleet run failed: {report.as_dict()}")
-    return took
 
 
-def shell_loop(project: Path, backups_dir: Path, env: dict[str, str]) -> float:
+def shell_loop(project: Path, backups_dir: Path, env: dict[str, str]) -> None:
     invoke = [sys.executable, "-m", "invoke", "--search-root", str(ROOT)]
-    started = time.perf_counter()
     for name in TARGETS:
         argv = [*invoke, "env.promote", "--from", "staging", "--to", name, "--yes", "--backup-dir", str(backups_dir)]
         done = subprocess.run(argv, cwd=project, env=env, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise SystemExit(f"env.promote to {name} failed: {done.stderr[-500:]}")
-    return time.perf_counter() - started
 
 
 def cpu_ticks() -> tuple[int, int]:
@@ -124,12 +122,62 @@ def cpu_ticks() -> tuple[int, int]:
     return sum(fields) - idle, sum(fields)
 
 
-def busy_while(run: Callable[[], float]) -> tuple[float, float]:
-    """run()'s time, and how busy every core of the machine was meanwhile (1.0: all of them, all the time)."""
-    busy0, total0 = cpu_ticks()
-    took = run()
-    busy1, total1 = cpu_ticks()
-    return took, (busy1 - busy0) / max(1, total1 - total0)
+def our_cpu() -> float:
+    """CPU seconds of this process and of every child it has waited for (the CLI, pg_dump, invoke)."""
+    return sum(
+        r.ru_utime + r.ru_stime for r in map(resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    )
+
+
+def server_cpu(postmaster: int | None) -> float:
+    """CPU seconds of the PostgreSQL server: the postmaster, its finished backends and its live ones."""
+    if postmaster is None:
+        return 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        pid, ppid = int(stat.parent.name), int(fields[1])
+        if pid == postmaster:
+            total += sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
+        elif ppid == postmaster:
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
+@dataclass
+class Meter:
+    """Wall time, the machine's busy share, and the CPU our side and the server spent, over one run."""
+
+    postmaster: int | None
+    wall: float = 0.0
+    busy: float = 0.0
+    client: float = 0.0
+    server: float = 0.0
+
+    @contextmanager
+    def running(self) -> Iterator[None]:
+        busy0, total0 = cpu_ticks()
+        client0, server0 = our_cpu(), server_cpu(self.postmaster)
+        started = time.perf_counter()
+        yield
+        self.wall = time.perf_counter() - started
+        busy1, total1 = cpu_ticks()
+        self.busy = (busy1 - busy0) / max(1, total1 - total0)
+        self.client, self.server = our_cpu() - client0, server_cpu(self.postmaster) - server0
+
+
+def postmaster_of(server: DbUrl) -> int | None:
+    """The server's postmaster pid when it runs on this machine and we may read its data directory."""
+    try:
+        with psycopg.connect(server.raw) as conn:
+            row = conn.execute("show data_directory").fetchone()
+        return int((Path(str(row[0])) / "postmaster.pid").read_text().split()[0]) if row else None
+    except (OSError, psycopg.Error, ValueError):
+        return None
 
 
 @contextmanager
@@ -193,54 +241,51 @@ def main() -> int:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SUPADEPLOY_", "SUPABASE_"))}
         env.update({"SUPADEPLOY_PROJECT_DIR": str(project), "PGSSLMODE": "disable", "PYTHONPATH": str(ROOT / "src")})
 
-        runs: dict[str, Callable[[int], float]] = {}
-
-        def parallel(round_: int) -> float:
-            fresh_targets(server, template.dbname, project, round_, "par")
-            return fleet_run(project, args.parallel, backups_dir)
-
-        def serial(round_: int) -> float:
-            fresh_targets(server, template.dbname, project, round_, "ser")
-            return fleet_run(project, 1, backups_dir)
-
-        def loop(round_: int) -> float:
-            fresh_targets(server, template.dbname, project, round_, "loop")
-            return shell_loop(project, backups_dir, env)
-
-        runs = {"parallel": parallel, "serial": serial}
+        runs: dict[str, Callable[[], None]] = {
+            "parallel": lambda: fleet_run(project, args.parallel, backups_dir),
+            "serial": lambda: fleet_run(project, 1, backups_dir),
+        }
         if not args.no_shell_loop:
-            runs["loop"] = loop
-        times: dict[str, list[float]] = {k: [] for k in runs}
-        busy: dict[str, list[float]] = {k: [] for k in runs}
+            runs["loop"] = lambda: shell_loop(project, backups_dir, env)
+        postmaster = postmaster_of(server)
+        meters: dict[str, list[Meter]] = {k: [] for k in runs}
         for round_ in range(args.rounds):
             order = list(runs) if round_ % 2 == 0 else list(reversed(runs))
             for kind in order:
-                took, load = busy_while(functools.partial(runs[kind], round_))
-                times[kind].append(took)
-                busy[kind].append(load)
+                fresh_targets(server, template.dbname, project, round_, kind)  # not timed
+                meter = Meter(postmaster)
+                with meter.running():
+                    runs[kind]()
+                meters[kind].append(meter)
             print(
-                f"  round {round_}: " + ", ".join(f"{k} {times[k][-1]:.2f}s ({busy[k][-1]:.0%} busy)" for k in runs),
+                f"  round {round_}: "
+                + ", ".join(f"{k} {meters[k][-1].wall:.2f}s ({meters[k][-1].busy:.0%} busy)" for k in runs),
                 flush=True,
             )
-        medians = {k: statistics.median(v) for k, v in times.items()}
-        ratio = medians["parallel"] / medians["serial"]
+        med = {
+            k: {f: statistics.median(getattr(m, f) for m in ms) for f in ("wall", "busy", "client", "server")}
+            for k, ms in meters.items()
+        }
+        ratio = med["parallel"]["wall"] / med["serial"]["wall"]
         steps = breakdown(project, server, template.dbname, backups_dir)
         cores = os.cpu_count() or 1
-        print(f"12 targets, {args.migrations} migrations each, median of {args.rounds} rounds, {cores} core(s):")
-        cores_busy = {k: statistics.median(v) for k, v in busy.items()}
         labels = {
             "parallel": f"fleet.promote, max_parallel = {args.parallel}",
             "serial": "fleet.promote, max_parallel = 1 (serial)",
             "loop": "12 x invoke env.promote (shell loop)",
         }
+        print(f"12 targets, {args.migrations} migrations each, median of {args.rounds} rounds, {cores} core(s):")
+        print(f"  {'':<42}{'wall':>8}  {'machine busy':>12}  {'our CPU':>8}  {'server CPU':>10}")
         for kind in runs:
-            print(f"  {labels[kind]:<42}{medians[kind]:7.2f} s   cores busy {cores_busy[kind]:.0%}")
-        if "loop" in medians:
-            print(f"  {'ratio against the shell loop':<42}{medians['parallel'] / medians['loop']:7.2f}x")
+            m = med[kind]
+            print(f"  {labels[kind]:<42}{m['wall']:7.2f}s  {m['busy']:12.0%}  {m['client']:7.2f}s  {m['server']:9.2f}s")
+        if "loop" in med:
+            print(f"  {'ratio against the shell loop':<42}{med['parallel']['wall'] / med['loop']['wall']:7.2f}x")
         print(f"  {'ratio against serial':<42}{ratio:7.2f}x   (target <= {TARGET_RATIO})")
-        # CPU-bound work cannot finish faster than the cores allow: if the serial run kept a share b of all
-        # the machine's cores busy, running it in parallel takes at least b of its time.
-        print(f"  {'floor set by the cores (serial busy share)':<42}{cores_busy['serial']:7.2f}x   ({cores} core(s))")
+        # CPU-bound work cannot finish faster than the cores allow: the serial run's CPU (ours and the
+        # server's) spread over every core is the least time any parallel run can take.
+        work = med["serial"]["client"] + med["serial"]["server"]
+        print(f"  {'floor set by the cores: CPU / cores / serial':<42}{work / cores / med['serial']['wall']:7.2f}x")
         print("one target's promotion, step by step (wall / client CPU; the server's CPU is not counted):")
         for step, (wall, cpu) in steps.items():
             print(f"  {step:<62} {wall:6.2f} s / {cpu:5.2f} s")
