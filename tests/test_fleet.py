@@ -291,7 +291,7 @@ def test_targets_need_no_env_file_are_protected_and_may_not_share_a_database(pro
     assert missing["eu-2"].env is None and "environment 'eu-2' has no SUPABASE_DB_URL" in str(missing["eu-2"].problem)
     # A generic SUPABASE_DB_URL in the process would point every target without its own at one database.
     shared = {"SUPABASE_DB_URL": "postgresql://postgres:pw@db.one.example:5432/postgres"}
-    with pytest.raises(ConfigError, match=r"eu-1 and eu-canary resolve to the same database .*: give each target"):
+    with pytest.raises(ConfigError, match=r"eu-1 and eu-canary resolve to the same database .*: give each its own URL"):
         resolve_targets(proj, fleet, source, fleet.targets, shared)
     with pytest.raises(ConfigError, match="eu-canary and staging resolve to the same database"):
         resolve_targets(proj, fleet, source, ["eu-canary"], {"SUPABASE_DB_URL_EU_CANARY": source.url.raw})

@@ -81,7 +81,7 @@ def resolve_targets(
         if key in owner:
             raise ConfigError(
                 f"{item.name} and {owner[key]} resolve to the same database ({item.env.url.masked}, "
-                f"{item.name}'s from {item.env.source}): give each target its own SUPABASE_DB_URL_<NAME>"
+                f"{item.name}'s from {item.env.source}): give each its own URL (.env.<name> or SUPABASE_DB_URL_<NAME>)"
             )
         owner[key] = item.name
     return resolved
