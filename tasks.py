@@ -2,11 +2,12 @@
 
 from invoke import Collection
 
-from supadeploy.tasks import db, env, gh, local, nova, tokens
+from supadeploy.tasks import db, env, fleet, gh, local, nova, tokens
 
 ns = Collection()
 ns.add_collection(Collection.from_module(db))
 ns.add_collection(Collection.from_module(env))
+ns.add_collection(Collection.from_module(fleet))
 ns.add_collection(Collection.from_module(gh))
 ns.add_collection(Collection.from_module(local))
 ns.add_collection(Collection.from_module(nova))

@@ -1,4 +1,5 @@
-"""A local stand-in for the GitHub REST endpoints gh.comment uses: list (paginated), create, update comments."""
+"""A local stand-in for the GitHub REST endpoints the toolkit uses: a pull request's comments (list, paginated;
+create; update) for gh.comment, and a workflow run's jobs (paginated) for fleet.promote's stop check."""
 
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ class FakeGitHub:
     next_id: int = 1000
     refuse_writes: bool = False
     base_url: str = ""
+    run_id: int = 7001
+    jobs: list[dict] = field(default_factory=list)
 
     def add(self, body: str, login: str = "someone") -> dict:
         self.next_id += 1
@@ -41,6 +44,7 @@ class FakeGitHub:
 
 def handler_for(state: FakeGitHub) -> type[BaseHTTPRequestHandler]:
     list_path = f"/repos/{REPOSITORY}/issues/{NUMBER}/comments"
+    jobs_path = f"/repos/{REPOSITORY}/actions/runs/{state.run_id}/jobs"
     update_path = re.compile(rf"^/repos/{REPOSITORY}/issues/comments/(\d+)$")
 
     class Handler(BaseHTTPRequestHandler):
@@ -74,16 +78,20 @@ def handler_for(state: FakeGitHub) -> type[BaseHTTPRequestHandler]:
             if not self.authorised():
                 return
             url = urlsplit(self.path)
-            if url.path != list_path:
+            if url.path not in (list_path, jobs_path):
                 self.reply(404, {"message": "Not Found"})
                 return
+            items = state.comments if url.path == list_path else state.jobs
             query = parse_qs(url.query)
             per_page = int(query.get("per_page", ["30"])[0])
             page = int(query.get("page", ["1"])[0])
-            chunk = state.comments[(page - 1) * per_page : page * per_page]
+            chunk = items[(page - 1) * per_page : page * per_page]
             headers = {}
-            if page * per_page < len(state.comments):
-                headers["Link"] = f'<{state.base_url}{list_path}?per_page={per_page}&page={page + 1}>; rel="next"'
+            if page * per_page < len(items):
+                headers["Link"] = f'<{state.base_url}{url.path}?per_page={per_page}&page={page + 1}>; rel="next"'
+            if url.path == jobs_path:
+                self.reply(200, {"total_count": len(items), "jobs": chunk}, headers)
+                return
             self.reply(200, chunk, headers)
 
         def do_POST(self) -> None:

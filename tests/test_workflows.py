@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import shlex
@@ -16,7 +17,7 @@ from invoke import Collection
 from invoke.loader import FilesystemLoader
 from invoke.parser import Parser
 
-from supadeploy import environments, settings
+from supadeploy import environments, github_run, settings
 
 from .conftest import REPO, ProjectDir, Server, clean_environ, database_from
 from .github_double import TOKEN, pull_request_event, serving
@@ -49,6 +50,7 @@ def test_every_expected_workflow_exists() -> None:
         "promote-production.yml",
         "drift.yml",
         "plan.yml",
+        "promote-fleet.yml",
     }
 
 
@@ -92,7 +94,9 @@ def test_actions_pinned_permissions_minimal_secrets_only_through_env(path: Path)
     for step in steps(workflow):
         if "uses" in step:
             assert PINNED.match(step["uses"]), step["uses"]
-            assert step["uses"].startswith(("actions/checkout@", "actions/upload-artifact@"))
+            assert step["uses"].startswith(
+                ("actions/checkout@", "actions/upload-artifact@", "actions/download-artifact@")
+            )
             if step["uses"].startswith("actions/checkout@"):
                 assert step["with"]["persist-credentials"] is False
         assert "${{" not in step.get("run", ""), f"expression inside run: {step.get('name')}"
@@ -104,9 +108,12 @@ def test_actions_pinned_permissions_minimal_secrets_only_through_env(path: Path)
 
 def test_only_the_plan_job_may_write_and_only_its_pull_request_comment() -> None:
     for path in WORKFLOWS:
-        for job in load(path)["jobs"].values():
+        for name, job in load(path)["jobs"].items():
             if path.name == "plan.yml":
                 assert job["permissions"] == {"contents": "read", "pull-requests": "write"}
+            elif path.name == "promote-fleet.yml" and name.startswith("wave"):
+                # Reads the run's jobs (a failed sibling in a `stop` wave); writes nothing.
+                assert job["permissions"] == {"contents": "read", "actions": "read"}
             else:
                 assert "permissions" not in job, path.name
 
@@ -138,6 +145,9 @@ def test_every_invoke_line_parses_against_the_real_tasks() -> None:
         "db.plan",
         "db.pending",
         "gh.comment",
+        "fleet.plan",
+        "fleet.promote",
+        "fleet.summary",
     } <= seen
 
 
@@ -150,7 +160,9 @@ def test_every_variable_the_workflows_pass_is_one_the_config_reads() -> None:
         for job in workflow["jobs"].values():
             passed |= set(job.get("env") or {})
             for step in job.get("steps", []):
-                passed |= set(step.get("env") or {})
+                # A variable the step's own script reads ("$TARGET") is the script's, not the config's.
+                script = set(re.findall(r"\$\{?([A-Z_]+)", step.get("run", "")))
+                passed |= set(step.get("env") or {}) - script
         unknown = {v for v in passed if v not in read and v not in names}
         assert unknown == set(), f"{path.name} passes {unknown}"
 
@@ -312,3 +324,225 @@ def test_the_plan_workflow_posts_productions_plan_only_when_its_pending_files_di
         assert "### db.plan · staging · highest risk:" in body and "1 pending file" in body
         assert "### db.plan · production: the same pending files as staging (plan above)" in body
         assert "Applying migration" in stderr[0] and "Applying migration" not in stderr[1]  # production not rehearsed
+
+
+# --- promote-fleet.yml ------------------------------------------------------------------------------
+
+FLEET_WORKFLOW = REPO / ".github" / "workflows" / "promote-fleet.yml"
+EXPRESSION = re.compile(r"^\$\{\{ (.+) \}\}$")
+
+
+def outputs_file(text: str) -> dict[str, str]:
+    """$GITHUB_OUTPUT as the runner reads it: name=value lines (a value is the rest of its line)."""
+    found = {}
+    for line in text.splitlines():
+        if line:
+            assert "<<" not in line.split("=", 1)[0], line
+            key, value = line.split("=", 1)
+            found[key] = value
+    return found
+
+
+def evaluate(expression: str, contexts: dict) -> object:
+    """The few expression forms the workflow uses: a context path, fromJSON(path)[.field], and `x >= N`."""
+    body = EXPRESSION.match(expression.strip())
+    text = body.group(1) if body else expression.strip()
+    compared = re.fullmatch(r"(.+?) >= (\d+)", text)
+    if compared:
+        return evaluate(compared.group(1), contexts) >= int(compared.group(2))  # type: ignore[operator]
+    parsed = re.fullmatch(r"fromJSON\(([\w.-]+)\)((?:\.\w+)*)", text)
+    if parsed:
+        value = json.loads(lookup(parsed.group(1), contexts))  # GitHub's fromJSON: JSON, or the step fails
+        for key in filter(None, parsed.group(2).split(".")):
+            value = value[key]
+        return value
+    assert re.fullmatch(r"[\w.-]+", text), f"an expression this check cannot evaluate: {text}"
+    return lookup(text, contexts)
+
+
+def lookup(path: str, contexts: dict) -> object:
+    """A context path; a property that is not there is null, as in GitHub's expressions."""
+    value: object = contexts
+    for key in path.split("."):
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
+def expand(matrix: dict) -> list[dict]:
+    """strategy.matrix as GitHub expands it: the product of the vectors, then exclude, then include."""
+    vectors = {k: v for k, v in matrix.items() if k not in ("include", "exclude")}
+    assert vectors or matrix.get("include"), "GitHub refuses a matrix with no vector"
+    for key, values in vectors.items():
+        assert isinstance(values, list) and values, f"matrix vector {key!r} does not contain any values"
+    combos = [dict(zip(vectors, values, strict=True)) for values in itertools.product(*vectors.values())]
+    combos = [c for c in combos if not any(all(c.get(k) == v for k, v in e.items()) for e in matrix.get("exclude", []))]
+    return combos + list(matrix.get("include", []))
+
+
+def wave_jobs(workflow: dict) -> list[tuple[int, dict]]:
+    return sorted((int(name[4:]), job) for name, job in workflow["jobs"].items() if re.fullmatch(r"wave\d+", name))
+
+
+def run_plan_job(project: Path) -> dict[str, str]:
+    """The plan job's matrix step in a checkout; returns needs.plan.outputs as the wave jobs see them."""
+    workflow = load(FLEET_WORKFLOW)
+    job = workflow["jobs"]["plan"]
+    step = next(s for s in job["steps"] if s.get("id") == "matrix")
+    output = project / "github-output"
+    output.write_text("")
+    done = run_step(project, step["run"], clean_environ(GITHUB_OUTPUT=str(output)))
+    assert done.returncode == 0, done.stderr
+    steps_ctx = {"matrix": {"outputs": outputs_file(output.read_text())}}
+    # A job output is a string; one whose step output was never set is the empty string.
+    return {name: str(evaluate(value, {"steps": steps_ctx}) or "") for name, value in job["outputs"].items()}
+
+
+def targets_github_runs(outputs: dict[str, str]) -> list[tuple[int, str, int, list[dict]]]:
+    """Per wave job GitHub does not skip: its index, name, max-parallel and its matrix jobs (name, environment)."""
+    workflow = load(FLEET_WORKFLOW)
+    ran = []
+    for index, job in wave_jobs(workflow):
+        contexts = {"needs": {"plan": {"outputs": outputs, "result": "success"}}}
+        if not evaluate(job["if"], contexts):
+            continue  # skipped: its strategy is never evaluated
+        strategy = job["strategy"]
+        assert strategy["fail-fast"] is False
+        matrix = evaluate(strategy["matrix"], contexts)
+        jobs = []
+        for combo in expand(matrix):  # type: ignore[arg-type]
+            with_matrix = {**contexts, "matrix": combo}
+            name = re.sub(r"\$\{\{ (.+?) \}\}", lambda m, c=with_matrix: str(evaluate(m.group(1), c)), job["name"])
+            jobs.append(
+                {"target": combo["target"], "name": name, "environment": evaluate(job["environment"], with_matrix)}
+            )
+        name = json.loads(outputs[f"wave{index}"])["name"]
+        ran.append((index, name, evaluate(strategy["max-parallel"], contexts), jobs))  # type: ignore[arg-type]
+    return ran
+
+
+@pytest.fixture
+def fleet_checkout(tmp_path: Path) -> Path:
+    """What the plan job needs of a checkout: the venv, the tasks, config.toml; fleet.toml is the test's."""
+    (tmp_path / "supabase").mkdir()
+    for name in (".venv", "tasks.py", "src"):
+        (tmp_path / name).symlink_to(REPO / name)
+    (tmp_path / "supabase" / "config.toml").write_text((REPO / "supabase" / "config.toml").read_text())
+    return tmp_path
+
+
+def waves_of(count: int) -> str:
+    """A fleet of `count` waves, wave i holding i + 1 targets, at most i + 1 at once."""
+    text = ""
+    for i in range(count):
+        targets = ", ".join(f'"t{i}-{j}"' for j in range(i + 1))
+        text += f'[[waves]]\nname = "w{i}"\ntargets = [{targets}]\nmax_parallel = {i + 1}\n'
+    return text
+
+
+@pytest.mark.parametrize("fleet_file", ["repo", "twelve", "one", "two", "four"])
+def test_the_plan_jobs_matrix_parsed_as_github_does_yields_exactly_the_fleet_files_targets(
+    fleet_checkout: Path, fleet_file: str
+) -> None:
+    from supadeploy.fleet import parse
+
+    from .test_fleet_rollout import fleet_toml
+
+    texts = {"repo": (REPO / "supabase" / "fleet.toml").read_text(), "twelve": fleet_toml()}
+    texts.update({"one": waves_of(1), "two": waves_of(2), "four": waves_of(4)})
+    text = texts[fleet_file]
+    (fleet_checkout / "supabase" / "fleet.toml").write_text(text)
+    fleet = parse(text)
+    ran = targets_github_runs(run_plan_job(fleet_checkout))
+    assert [(index, name, parallel) for index, name, parallel, _ in ran] == [
+        (w.index, w.name, w.max_parallel) for w in fleet.waves
+    ]
+    assert [[j["target"] for j in jobs] for *_, jobs in ran] == [list(w.targets) for w in fleet.waves]
+    for index, _, _, jobs in ran:
+        for job in jobs:
+            assert job["environment"] == job["target"]  # the target's own GitHub environment, secrets and reviewers
+            assert job["name"] == github_run.job_name(index, job["target"])  # what the stop check looks for
+
+
+def test_a_fleet_with_more_waves_than_wave_jobs_is_refused_and_every_slot_is_chained(fleet_checkout: Path) -> None:
+    from supadeploy.fleet import WORKFLOW_WAVES
+
+    workflow = load(FLEET_WORKFLOW)
+    slots = wave_jobs(workflow)
+    assert [index for index, _ in slots] == list(range(1, WORKFLOW_WAVES + 1))
+    for index, job in slots:
+        assert job["needs"] == ("plan" if index == 1 else ["plan", f"wave{index - 1}"])
+        assert set(workflow["jobs"]["plan"]["outputs"]) >= {"waves", f"wave{index}"}
+    assert workflow["jobs"]["summary"]["needs"] == ["plan", *(f"wave{i}" for i, _ in slots)]
+    assert workflow["concurrency"]["cancel-in-progress"] is False
+    one_too_many = "".join(f'[[waves]]\nname = "w{i}"\ntargets = ["t{i}"]\n' for i in range(WORKFLOW_WAVES + 1))
+    (fleet_checkout / "supabase" / "fleet.toml").write_text(one_too_many)
+    step = next(s for s in workflow["jobs"]["plan"]["steps"] if s.get("id") == "matrix")
+    done = run_step(fleet_checkout, step["run"], clean_environ(GITHUB_OUTPUT=str(fleet_checkout / "out")))
+    assert done.returncode == 1
+    assert [line for line in done.stderr.splitlines() if line.startswith("error:")] == [
+        f"error: supabase/fleet.toml: {WORKFLOW_WAVES + 1} waves, more than the {WORKFLOW_WAVES} promote-fleet.yml "
+        "has jobs for: merge waves, or add wave jobs to the workflow and raise fleet.WORKFLOW_WAVES"
+    ]
+
+
+@pytest.mark.e2e
+def test_the_fleet_workflows_target_and_summary_steps_run_end_to_end(
+    checkout: ProjectDir, pg_server: Server, template_db: str, tmp_path: Path
+) -> None:
+    """One wave job's promote step with the secrets as GitHub maps them, then the summary job's step."""
+    workflow = load(FLEET_WORKFLOW)
+    promote = next(s for s in workflow["jobs"]["wave1"]["steps"] if "fleet.promote" in s.get("run", ""))
+    gather = next(s for s in workflow["jobs"]["summary"]["steps"] if "fleet.summary" in s.get("run", ""))
+    deploy = next(s for s in steps(load(REPO / ".github/workflows/deploy-staging.yml")) if "invoke" in s.get("run", ""))
+    (checkout.root / "supabase" / "fleet.toml").write_text(
+        '[[waves]]\nname = "canary"\ntargets = ["eu-1"]\n\n[[waves]]\nname = "rest"\ntargets = ["eu-2"]\n'
+    )
+    summary = tmp_path / "step-summary.md"
+    with (
+        database_from(pg_server, template_db, "fwstg") as staging,
+        database_from(pg_server, template_db, "fweu") as target,
+    ):
+        secrets = {"STAGING_DB_URL": staging.raw, "TARGET_DB_URL": target.raw, "GITHUB_TOKEN": "unused-outside-actions"}
+
+        def env_of(step: dict, **matrix: str) -> dict[str, str]:
+            env = clean_environ(GITHUB_STEP_SUMMARY=str(summary), GITHUB_ACTOR="ci-bot", GITHUB_SHA="feed")
+            for key, value in (step.get("env") or {}).items():
+                secret = re.search(r"secrets\.([A-Z_]+)", value)
+                env[key] = secrets[secret.group(1)] if secret else str(evaluate(value, {"matrix": matrix}))
+            return env
+
+        assert run_step(checkout.root, deploy["run"], env_of(deploy)).returncode == 0
+        promoted = run_step(checkout.root, promote["run"], env_of(promote, target="eu-1"))
+        assert promoted.returncode == 0, promoted.stderr
+        report = json.loads((checkout.root / "fleet-eu-1.json").read_text())
+        assert [(t["target"], t["outcome"]) for w in report["waves"] for t in w["targets"]] == [("eu-1", "promoted")]
+        assert len(report["waves"][0]["targets"][0]["applied"]) == len(list(checkout.migrations.glob("*.sql")))
+        with psycopg.connect(target.raw) as conn:
+            assert conn.execute("select target_env, promoted_by from supadeploy.promotions").fetchall() == [
+                ("eu-1", "github:ci-bot")
+            ]
+        # Without STAGING_DB_URL, staging would fall back to SUPABASE_DB_URL, the target's own URL: refused.
+        secrets["STAGING_DB_URL"] = ""
+        refused = run_step(checkout.root, promote["run"], env_of(promote, target="eu-2"))
+        assert refused.returncode == 1
+        assert "error: eu-2 and staging resolve to the same database" in refused.stderr
+        secrets.update(STAGING_DB_URL=staging.raw, TARGET_DB_URL="")
+        missing = run_step(checkout.root, promote["run"], env_of(promote, target="eu-2"))
+        assert missing.returncode == 1
+        assert "environment 'eu-2' has no SUPABASE_DB_URL" in missing.stderr
+        with psycopg.connect(staging.raw) as conn:
+            assert conn.execute("select count(*) from supadeploy.promotions").fetchone() == (0,)
+        reports = checkout.root / "reports"
+        reports.mkdir()
+        (checkout.root / "fleet-eu-1.json").rename(reports / "fleet-eu-1.json")
+        gathered = run_step(checkout.root, gather["run"], env_of(gather))
+        assert gathered.returncode == 1  # eu-2 has no report: the fleet is not done
+        fleet = json.loads((checkout.root / "fleet.json").read_text())
+        assert [(t["target"], t["outcome"]) for w in fleet["waves"] for t in w["targets"]] == [
+            ("eu-1", "promoted"),
+            ("eu-2", "not-started"),
+        ]
+        text = summary.read_text()
+        assert "## Fleet promotion from staging: FAILED" in text and "| rest | eu-2 | not-started |" in text
+        for output in (promoted.stdout, promoted.stderr, refused.stderr, missing.stderr, text):
+            assert target.password is None or f":{target.password}@" not in output

@@ -16,6 +16,9 @@ from supadeploy.migrations import version_key
 from supadeploy.project import sql_file
 
 PUSH_LOCK_KEY = 0x5355504144455059  # "SUPADEPY": one advisory lock per database for every push
+# "SUPAPROM": held around a fleet's whole promotion of one target (plan, backup, push, verify, record);
+# push() takes the push lock inside it, on its own connection, hence another key.
+PROMOTION_LOCK_KEY = 0x5355504150524F4D
 HISTORY_TABLE = "supabase_migrations.schema_migrations"
 
 
@@ -77,6 +80,29 @@ def push_lock(url: DbUrl, *, wait_seconds: float, work: str = "push") -> Iterato
             if not conn.closed and not conn.broken:
                 try:
                     conn.execute("select pg_advisory_unlock(%s)", (PUSH_LOCK_KEY,))
+                except psycopg.OperationalError:
+                    pass  # the lock went with the session
+
+
+@contextmanager
+def promotion_lock(url: DbUrl, *, wait_seconds: float) -> Iterator[psycopg.Connection]:
+    """Hold the database's promotion advisory lock on a dedicated connection; wait at most wait_seconds.
+
+    Two rollouts that reach the same target take turns: the second plans the target again once the first is done.
+    """
+    with connect(url) as conn:
+        conn.execute(sql.SQL("set lock_timeout = {}").format(sql.Literal(f"{int(wait_seconds * 1000)}ms")))
+        try:
+            conn.execute("select pg_advisory_lock(%s)", (PROMOTION_LOCK_KEY,))
+        except psycopg.errors.LockNotAvailable:
+            raise LockTimeout(url.where, wait_seconds, holder="promotion") from None
+        conn.execute("set lock_timeout = 0")
+        try:
+            yield conn
+        finally:
+            if not conn.closed and not conn.broken:
+                try:
+                    conn.execute("select pg_advisory_unlock(%s)", (PROMOTION_LOCK_KEY,))
                 except psycopg.OperationalError:
                     pass  # the lock went with the session
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import psycopg
@@ -60,9 +60,20 @@ def compare(live: Snapshot, expected: Snapshot) -> list[Difference]:
 
 def drift(project: Project, env: Environment, cli: SupabaseCli, *, scratch_url: str | None = None) -> list[Difference]:
     """Rebuild env's applied migrations on a scratch database (no Docker) and compare the two schemas."""
-    server = DbUrl.parse(scratch_url, "--scratch-url") if scratch_url else None
     with connect(env.url) as conn:
         live = snapshot(conn)
-    with scratch.history_copy(project, env, cli, server=server) as copy, connect(copy.url) as conn:
-        expected = snapshot(conn)
-    return compare(live, expected)
+    return compare(live, rebuild(project, env, cli, scratch_url=scratch_url))
+
+
+def rebuild(
+    project: Project,
+    env: Environment,
+    cli: SupabaseCli,
+    versions: Sequence[str] | None = None,
+    *,
+    scratch_url: str | None = None,
+) -> Snapshot:
+    """The snapshot env's applied files (or these versions' files) build on a scratch database."""
+    server = DbUrl.parse(scratch_url, "--scratch-url") if scratch_url else None
+    with scratch.history_copy(project, env, cli, server=server, versions=versions) as copy, connect(copy.url) as conn:
+        return snapshot(conn)

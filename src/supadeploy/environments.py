@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,10 +67,15 @@ def known_environments(project: Project) -> list[str]:
     return names
 
 
-def check_name(project: Project, name: str) -> None:
-    """Refuse names that are malformed or that nothing defines."""
+def check_format(name: str) -> None:
+    """Refuse a malformed environment name."""
     if not _NAME.match(name):
         raise ConfigError(f"invalid environment name {name!r}: use lowercase letters, digits, - and _")
+
+
+def check_name(project: Project, name: str) -> None:
+    """Refuse names that are malformed or that nothing defines."""
+    check_format(name)
     if name not in known_environments(project):
         raise ConfigError(
             f"unknown environment {name!r}: create {env_file(project, name).name} with "
@@ -83,11 +88,23 @@ def url_variable(name: str) -> str:
     return config.url_variable(name)
 
 
-def resolve(project: Project, name: str, environ: Mapping[str, str] | None = None) -> Environment:
-    """Resolve one environment, parsing its settings once; a missing URL names the file or variable to set."""
-    check_name(project, name)
+def resolve(
+    project: Project, name: str, environ: Mapping[str, str] | None = None, *, declared: bool = False
+) -> Environment:
+    """Resolve one environment, parsing its settings once; a missing URL names the file or variable to set.
+
+    `declared`: the name comes from the fleet file, so it needs no .env.<name> (its URL may come from the
+    process alone, as in CI), and it is protected: a fleet's targets are production projects.
+    """
+    if declared:
+        check_format(name)
+    else:
+        check_name(project, name)
     values = config.load(
-        project.root, name, os.environ if environ is None else environ, always_protected=name in ALWAYS_PROTECTED
+        project.root,
+        name,
+        os.environ if environ is None else environ,
+        always_protected=declared or name in ALWAYS_PROTECTED,
     )
     return Environment(name, values)
 
@@ -110,6 +127,22 @@ def confirm(env: Environment, *, action: str, yes: bool, interactive: bool, ask:
     if not env.protected or yes:
         return
     _typed(env, action=action, interactive=interactive, ask=ask)
+
+
+def confirm_many(envs: Sequence[Environment], *, action: str, yes: bool, interactive: bool, ask: Ask = input) -> None:
+    """An action on several environments: with --yes, or the number of protected ones typed at a terminal."""
+    protected = [env.name for env in envs if env.protected]
+    if not protected or yes:
+        return
+    names = ", ".join(protected[:6]) + (f" and {len(protected) - 6} more" if len(protected) > 6 else "")
+    if not interactive:
+        raise ConfirmationRequired(
+            f"{len(protected)} protected target(s) ({names}) and stdin is not a terminal: "
+            f"pass --yes to {action} non-interactively"
+        )
+    answer = ask(f"{action} on {len(protected)} protected environment(s): {names}. Type {len(protected)} to continue: ")
+    if answer.strip() != str(len(protected)):
+        raise ConfirmationRequired("not confirmed: nothing was done to any target")
 
 
 def confirm_restore(env: Environment, *, yes: bool, interactive: bool, ask: Ask = input) -> None:

@@ -135,10 +135,10 @@ class LocalBackendError(SupadeployError):
 class LockTimeout(SupadeployError):
     """Another push, restore, repair or import held the target's lock for longer than we were willing to wait."""
 
-    def __init__(self, where: str, seconds: float) -> None:
-        """Name the target and the wait."""
+    def __init__(self, where: str, seconds: float, *, holder: str = "push, restore, repair or import") -> None:
+        """Name the target, what holds the lock, and the wait."""
         super().__init__(
-            f"another push, restore, repair or import has held the lock on {where} for more than {seconds:.0f}s: "
+            f"another {holder} has held the lock on {where} for more than {seconds:.0f}s: "
             "wait for it to finish, or raise SUPADEPLOY_LOCK_WAIT"
         )
 
@@ -229,6 +229,15 @@ class StepReport(Protocol):
 
 class PromotionFailed(SupadeployError):
     """A promotion step after the gates failed; the report says which steps ran."""
+
+    def __init__(self, message: str, report: StepReport) -> None:
+        """Keep the report for --json and the step summary."""
+        self.report = report
+        super().__init__(message)
+
+
+class FleetFailed(SupadeployError):
+    """A fleet promotion ended with a target failed, refused or not started; the report says which."""
 
     def __init__(self, message: str, report: StepReport) -> None:
         """Keep the report for --json and the step summary."""

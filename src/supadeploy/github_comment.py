@@ -82,8 +82,8 @@ def _message(exc: urllib.error.HTTPError) -> str:
         return str(exc.reason)
 
 
-def from_environment(process: ProcessSettings) -> tuple[GitHubApi, PullRequest]:
-    """GITHUB_TOKEN, GITHUB_API_URL, GITHUB_REPOSITORY and the pull_request payload at GITHUB_EVENT_PATH."""
+def authenticated(process: ProcessSettings) -> GitHubApi:
+    """The API at GITHUB_API_URL (https, or http on this machine only), with GITHUB_TOKEN."""
     token = process.github_token or ""
     if not token:
         raise ConfigError("GITHUB_TOKEN is not set: pass it to the step as env (secrets.GITHUB_TOKEN)")
@@ -91,9 +91,27 @@ def from_environment(process: ProcessSettings) -> tuple[GitHubApi, PullRequest]:
     parts = urlsplit(base)
     if parts.scheme != "https" and not (parts.scheme == "http" and parts.hostname in _LOOPBACK):
         raise ConfigError(f"GITHUB_API_URL must be https (got {parts.scheme or 'no'} scheme): the token is not sent")
-    repository = process.github_repository or ""
-    if not re.fullmatch(r"[\w.-]+/[\w.-]+", repository):
+    return GitHubApi(base.rstrip("/"), token)
+
+
+def repository(process: ProcessSettings) -> str:
+    """owner/name from GITHUB_REPOSITORY."""
+    name = process.github_repository or ""
+    if not re.fullmatch(r"[\w.-]+/[\w.-]+", name):
         raise ConfigError("GITHUB_REPOSITORY must be owner/name (GitHub Actions sets it)")
+    return name
+
+
+def next_page(headers: Mapping[str, str]) -> str | None:
+    """The URL of the next page from a Link header, if any."""
+    found = _NEXT.search(headers.get("Link") or headers.get("link") or "")
+    return found.group(1) if found else None
+
+
+def from_environment(process: ProcessSettings) -> tuple[GitHubApi, PullRequest]:
+    """GITHUB_TOKEN, GITHUB_API_URL, GITHUB_REPOSITORY and the pull_request payload at GITHUB_EVENT_PATH."""
+    api = authenticated(process)
+    owner_name = repository(process)
     event_path = process.github_event_path or ""
     if not event_path:
         raise ConfigError("GITHUB_EVENT_PATH is not set: run this in a GitHub Actions pull_request job")
@@ -104,7 +122,7 @@ def from_environment(process: ProcessSettings) -> tuple[GitHubApi, PullRequest]:
     number = (event.get("pull_request") or {}).get("number") if isinstance(event, dict) else None
     if not isinstance(number, int):
         raise ConfigError("the event at GITHUB_EVENT_PATH is not a pull_request event: no pull request to comment on")
-    return GitHubApi(base.rstrip("/"), token), PullRequest(repository, number)
+    return api, PullRequest(owner_name, number)
 
 
 def find_comment(api: GitHubApi, pr: PullRequest, marker: str = MARKER) -> Mapping[str, Any] | None:
@@ -115,8 +133,7 @@ def find_comment(api: GitHubApi, pr: PullRequest, marker: str = MARKER) -> Mappi
         for comment in comments or ():
             if str(comment.get("body") or "").startswith(marker):
                 return dict(comment)
-        found = _NEXT.search(headers.get("Link") or headers.get("link") or "")
-        url = found.group(1) if found else None
+        url = next_page(headers)
     return None
 
 

@@ -91,6 +91,14 @@ def plan(project: Project, source: Environment, target: Environment, cli: Supaba
     """Check the gates; raise PromotionRefused (changing nothing) when one fails."""
     if source.name == target.name:
         raise PromotionRefused("source and target are the same environment")
+    return plan_target(source.name, source_gates(project, source, cli), target)
+
+
+def source_gates(project: Project, source: Environment, cli: SupabaseCli) -> tuple[str, ...]:
+    """The source's gates (every file applied with matching checksums, no advisor ERROR); its applied versions.
+
+    They do not depend on the target: a fleet checks them once for all its targets.
+    """
     files = discover(project.migrations_dir)
     with connect(source.url) as conn:
         source_applied = applied_migrations(conn)
@@ -106,16 +114,21 @@ def plan(project: Project, source: Environment, target: Environment, cli: Supaba
     unknown = sorted(set(source_versions) - {f.version for f in files})
     if unknown:
         raise PromotionRefused(f"{source.name} has versions with no file in this checkout: {', '.join(unknown)}")
+    errors = advisors.at_or_above(advisors.advisors(cli, source), "error")
+    if errors:
+        raise PromotionRefused(f"advisors report {len(errors)} ERROR finding(s) on {source.name}: {errors[0].detail}")
+    return source_versions
+
+
+def plan_target(source_name: str, source_versions: tuple[str, ...], target: Environment) -> PromotionPlan:
+    """The target's gate (its history is a prefix of the source's) and what it lacks."""
     with connect(target.url) as conn:
         target_versions = tuple(m.version for m in applied_migrations(conn))
     if source_versions[: len(target_versions)] != target_versions:
         extra = [v for v in target_versions if v not in set(source_versions)]
-        detail = f"it has {', '.join(extra)} that {source.name} lacks" if extra else "its history is in another order"
-        raise PromotionRefused(f"{target.name}'s history is not a prefix of {source.name}'s: {detail}")
-    errors = advisors.at_or_above(advisors.advisors(cli, source), "error")
-    if errors:
-        raise PromotionRefused(f"advisors report {len(errors)} ERROR finding(s) on {source.name}: {errors[0].detail}")
-    return PromotionPlan(source.name, target.name, source_versions, target_versions)
+        detail = f"it has {', '.join(extra)} that {source_name} lacks" if extra else "its history is in another order"
+        raise PromotionRefused(f"{target.name}'s history is not a prefix of {source_name}'s: {detail}")
+    return PromotionPlan(source_name, target.name, source_versions, target_versions)
 
 
 def _target_unchanged(planned: PromotionPlan, target: Environment) -> None:

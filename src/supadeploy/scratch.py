@@ -204,14 +204,23 @@ class Scratch:
 
 @contextmanager
 def history_copy(
-    project: Project, env: Environment, cli: SupabaseCli, *, server: DbUrl | None = None
+    project: Project,
+    env: Environment,
+    cli: SupabaseCli,
+    *,
+    server: DbUrl | None = None,
+    versions: Sequence[str] | None = None,
 ) -> Iterator[Scratch]:
-    """A scratch database with env's applied history, rebuilt by the real CLI; env is only read."""
+    """A scratch database with env's applied history (or these versions), rebuilt by the real CLI; env is only read.
+
+    Targets with the same history share one rebuild (fleet.plan passes their versions).
+    """
     files = {f.version: f for f in discover(project.migrations_dir)}
-    with connect(env.url) as conn:
-        conn.execute("set default_transaction_read_only = on")
-        applied = applied_migrations(conn)
-    missing = [m.version for m in applied if m.version not in files]
+    if versions is None:
+        with connect(env.url) as conn:
+            conn.execute("set default_transaction_read_only = on")
+            versions = [m.version for m in applied_migrations(conn)]
+    missing = [v for v in versions if v not in files]
     if missing:
         raise HistoryConflict(f"cannot rebuild {env.name}: no local file for applied version(s) {', '.join(missing)}")
     workdir = Path(tempfile.mkdtemp(prefix="supadeploy-scratch-"))
@@ -219,18 +228,18 @@ def history_copy(
         (workdir / MIGRATIONS_DIR).mkdir(parents=True)
         if (project.root / CONFIG_FILE).is_file():
             shutil.copy(project.root / CONFIG_FILE, workdir / CONFIG_FILE)
-        for migration in applied:
-            shutil.copy(files[migration.version].path, workdir / MIGRATIONS_DIR / files[migration.version].filename)
+        for version in versions:
+            shutil.copy(files[version].path, workdir / MIGRATIONS_DIR / files[version].filename)
         here = replace(cli, workdir=workdir)
         with empty_database(project, env, server) as url:
-            if applied:
+            if versions:
                 try:
                     here.push(url, include_all=True)
                 except PushFailed as failure:
                     raise CopyUnavailable(
                         f"{env.name}'s history does not rebuild on a scratch database: {failure}"
                     ) from None
-            yield Scratch(url, tuple(m.version for m in applied), here)
+            yield Scratch(url, tuple(versions), here)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

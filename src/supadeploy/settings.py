@@ -219,6 +219,7 @@ GITHUB_TOKEN = "GITHUB_TOKEN"
 GITHUB_API_URL = "GITHUB_API_URL"
 GITHUB_REPOSITORY = "GITHUB_REPOSITORY"
 GITHUB_EVENT_PATH = "GITHUB_EVENT_PATH"
+GITHUB_RUN_ID = "GITHUB_RUN_ID"
 
 
 @dataclass(frozen=True)
@@ -236,6 +237,7 @@ class ProcessSettings:
     github_api_url: str | None = None
     github_repository: str | None = None
     github_event_path: str | None = None
+    github_run_id: str | None = None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> ProcessSettings:
@@ -252,6 +254,7 @@ class ProcessSettings:
             github_api_url=environ.get(GITHUB_API_URL) or None,
             github_repository=environ.get(GITHUB_REPOSITORY) or None,
             github_event_path=environ.get(GITHUB_EVENT_PATH) or None,
+            github_run_id=environ.get(GITHUB_RUN_ID) or None,
         )
 
 
