@@ -629,6 +629,27 @@ def test_a_member_who_is_removed_or_demoted_loses_the_invitations_to_their_addre
     assert refused(api, NEWCOMER, ACCEPT, (later,)) == "28000"
 
 
+@pytest.mark.parametrize("moved", ["away", "onto"])
+def test_a_member_who_moves_their_address_keeps_no_way_back(
+    api: psycopg.Connection, owner_conn: psycopg.Connection, moved: str
+) -> None:
+    call(api, NEWCOMER, ACCEPT, (invite_newcomer(api, role="viewer"),))
+    move = "update auth.users set email = %s where id = %s"  # as Supabase Auth does, once confirmed
+    if moved == "away":  # sent to her address while she is a viewer; she moves, is removed, moves back
+        later = invite_newcomer(api)
+        owner_conn.execute(move, ("elsewhere@vision.test", world.NEWCOMER))
+    else:  # sent to an address she then takes, and leaves before she is removed, to take it back after
+        later = str(
+            call(api, me("admin"), "select public.create_invitation(%s, 'spare@vision.test', 'admin')", (world.TEAM,))
+        )
+        owner_conn.execute(move, ("spare@vision.test", world.NEWCOMER))
+        owner_conn.execute(move, ("elsewhere@vision.test", world.NEWCOMER))
+    call(api, me("owner"), REMOVE_NEWCOMER, (world.TEAM, world.NEWCOMER))
+    owner_conn.execute(move, ("spare@vision.test" if moved == "onto" else world.EMAILS[world.NEWCOMER], world.NEWCOMER))
+    back = user("newcomer", world.NEWCOMER, "any@vision.test")  # the JWT's email counts for nothing
+    assert refused(api, back, ACCEPT, (later,)) == "28000"
+
+
 @pytest.mark.parametrize("role", ["member", "admin", "owner"])
 def test_a_lapsed_invitation_stays_lapsed_when_its_sender_gets_the_right_back(
     api: psycopg.Connection, owner_conn: psycopg.Connection, role: str

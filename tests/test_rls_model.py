@@ -213,6 +213,14 @@ class Rules:
             ):
                 invitation.revoked = True
 
+    def change_email(self, user: uuid.UUID, email: str) -> None:
+        """A member leaving or taking an address voids the invitations to it in their teams: spares."""
+        before = self.accounts[user].email
+        for invitation in self.invitations.values():
+            if invitation.pending and invitation.email in (before, email) and (invitation.team, user) in self.members:
+                invitation.revoked = True
+        self.accounts[user].email = email
+
     def billed(self, team: uuid.UUID) -> bool:
         return any(row.team == team for row in self.rows["subscriptions"].values())
 
@@ -1005,12 +1013,16 @@ class Crowd(RuleBasedStateMachine):
     def auth_changes_an_email(self, data: st.DataObject) -> None:
         if not self.model.accounts:
             return
-        user = choose(data, sorted(self.model.accounts), "account")
+        model = self.model
+        user = choose(data, sorted(model.accounts), "account")
         self.step += 1
-        email = f"{NAMES[USERS.index(user)]}.{self.step}@model.test"
-        # Another account's old address, or a fresh one: invitations follow the account's current email.
+        # A fresh address, or one a pending invitation is sent to (a way back in, or a spare): invitations
+        # follow the account's current email.
+        held = {a.email for a in model.accounts.values()}
+        addressed = sorted({i.email for i in model.invitations.values() if i.pending} - held)
+        email = choose(data, [f"{NAMES[USERS.index(user)]}.{self.step}@model.test", *addressed], "new email")
         self.owner.execute("update auth.users set email = %s where id = %s", (email, user))
-        self.model.accounts[user].email = email
+        model.change_email(user, email)
 
     def auth_confirms_an_email(self, data: st.DataObject) -> None:
         if not self.model.accounts:
