@@ -97,19 +97,23 @@ def template_db(pg_server: Server) -> Iterator[str]:
 
 @contextmanager
 def _clone(server: Server, name: str, template: str) -> Iterator[DbUrl]:
-    """A database cloned from a template by postgres (its owner, as on Supabase), as postgres's URL.
+    """A database cloned from a template and owned by postgres (as on Supabase), as postgres's URL.
 
-    Dropped by the superuser with FORCE: that also ends the autovacuum worker that a non-superuser
-    cannot end, which may start in it at any moment.
+    Created and dropped by the superuser: an autovacuum worker may start in the template or the clone at
+    any moment, and only a superuser may end it (CREATE DATABASE does so itself; the drop uses FORCE).
     """
-    _janitor(server, name, template_dbname=template).init()
+    name_id, owner = psycopg.sql.Identifier(name), psycopg.sql.Identifier(server.postgres.user or "postgres")
+    with psycopg.connect(server.url.raw, autocommit=True) as admin:
+        admin.execute(
+            psycopg.sql.SQL("create database {} owner {} template {}").format(
+                name_id, owner, psycopg.sql.Identifier(template)
+            )
+        )
     try:
         yield server.postgres.with_dbname(name)
     finally:
         with psycopg.connect(server.url.raw, autocommit=True) as admin:
-            admin.execute(
-                psycopg.sql.SQL("drop database if exists {} with (force)").format(psycopg.sql.Identifier(name))
-            )
+            admin.execute(psycopg.sql.SQL("drop database if exists {} with (force)").format(name_id))
 
 
 @pytest.fixture

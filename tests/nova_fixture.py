@@ -71,7 +71,7 @@ DEPLOYMENTS = [  # id, projectId, target, status, commitSha, createdById, starte
 ]
 TOKENS = [  # id, teamId, name, expires (days from now), revoked
     ("clx0k00000000000000000050", "clx0tal000000000000000010", "CI", None, False),
-    ("clx0k00000000000000000051", "clx0tal000000000000000010", "old laptop", None, True),
+    ("clx0k00000000000000000051", "clx0tal000000000000000010", "old laptop", 1000, True),  # beyond 366 days
     ("clx0k00000000000000000052", "clx0tbe000000000000000011", "deploy bot", 30, False),
     ("clx0k00000000000000000053", "clx0gone00000000000000099", "orphan", None, False),
 ]

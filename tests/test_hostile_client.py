@@ -9,15 +9,17 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from supadeploy.database import DbUrl
 
 from . import world
 from .postgrest import ANON, SERVICE, Identity, authenticator_url, request, user
-from .test_tokens import run_as_postgrest, with_token
+from .test_tokens import issue, run_as_postgrest, with_token
 
 pytestmark = pytest.mark.e2e
 
@@ -466,3 +468,365 @@ def test_rpcs_refuse_odd_arguments_and_write_nothing(
             with c.transaction():
                 c.execute(statement, params)
     assert census() == before
+
+
+# The red team's second pass, on the fix (F1-F4), and the billing rule ----------------------------------------
+def refusal(
+    api: psycopg.Connection, who: Identity, statement: str, params: tuple[object, ...] = (), *, timezone: str = "UTC"
+) -> tuple[str, str]:
+    """Run one request that must fail, in the time zone a client may pick (`Prefer: timezone`); its error."""
+    with request(api, who, method="POST") as c:
+        c.execute("select set_config('timezone', %s, true)", (timezone,))
+        try:
+            with c.transaction():
+                c.execute(statement, params)
+        except psycopg.Error as exc:
+            return str(exc.sqlstate), exc.diag.message_primary or ""
+    pytest.fail(f"{who.label} was allowed: {statement}")
+
+
+def call_in(api: psycopg.Connection, who: Identity, timezone: str, statement: str, params: tuple[object, ...]) -> None:
+    """One POST that must succeed and commit, sent with `Prefer: timezone=<timezone>`."""
+    with api.transaction():
+        api.execute(
+            "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true),"
+            " set_config('request.headers', '{}', true), set_config('timezone', %s, true)",
+            (who.role, json.dumps(who.claims()), timezone),
+        )
+        api.execute(statement, params)
+
+
+# F1: a lifetime is elapsed time, whatever the interval says
+@pytest.mark.parametrize(
+    "lifetime",
+    [
+        "3000000 months -89999634 days",  # compares as 366 days; added, it reaches the year 5616
+        "1 year 6 days",  # compares as 366 days; added, it is 371
+        "12 months 7 days",
+        "367 days",
+        "1000000000 months",  # beyond PostgreSQL's last timestamp
+        "1 month -30 days",  # compares as 0; added, nothing or less
+        "-1 hour",
+    ],
+)
+def test_a_token_lives_at_most_366_days_whatever_the_interval_says(
+    api: psycopg.Connection, owner_conn: psycopg.Connection, lifetime: str
+) -> None:
+    create = "select public.create_api_token(%s, 'long', array['projects:read'], %s::interval)"
+    assert refusal(api, me("admin"), create, (world.TEAM, lifetime)) == (
+        "23514",
+        "tokens live between 1 hour and 366 days",
+    )
+    with pytest.raises(psycopg.errors.CheckViolation):
+        owner_conn.execute(
+            "select private.operator_issue_api_token(%s, 'ops', array['projects:read'], %s::interval)",
+            (world.TEAM, lifetime),
+        )
+    assert owner_conn.execute("select count(*) from public.api_tokens").fetchone() == (1,)
+
+
+def test_the_longest_token_lives_366_days_in_any_time_zone(
+    api: psycopg.Connection, owner_conn: psycopg.Connection
+) -> None:
+    create = "select public.create_api_token(%s, %s, array['projects:read'], %s::interval)"
+    for name, lifetime, zone in (
+        ("a", "366 days", "UTC"),
+        ("b", "366 days", "America/New_York"),
+        ("c", "1 year", "UTC"),
+    ):
+        call_in(api, me("admin"), zone, create, (world.TEAM, name, lifetime))
+    lives = dict(owner_conn.execute("select name, expires_at - created_at from public.api_tokens where name <> 'ci'"))
+    assert lives["a"] == lives["b"] == timedelta(days=366)
+    assert lives["c"] in (timedelta(days=365), timedelta(days=366))
+
+
+@pytest.mark.parametrize("lifetime", ["1000 months -29970 days", "31 days", "0 seconds"])
+def test_an_invitation_lives_at_most_30_days_whatever_the_interval_says(api: psycopg.Connection, lifetime: str) -> None:
+    invite = "select public.create_invitation(%s, 'x@vision.test', 'member', %s::interval)"
+    assert refusal(api, me("admin"), invite, (world.TEAM, lifetime)) == (
+        "23514",
+        "invitations live between 1 hour and 30 days",
+    )
+
+
+def test_the_lifetime_checks_give_one_answer_in_every_time_zone(
+    api: psycopg.Connection, owner_conn: psycopg.Connection
+) -> None:
+    # Both rows live their full allowance, as the RPCs make them from UTC. Between them, each span
+    # crosses clock changes in New York that do not cancel out (one spring-forward too many).
+    owner_conn.execute(
+        "insert into public.team_invitations (team_id, email, role, token_hash, invited_by, created_at, expires_at)"
+        " values (%s, %s, 'member', extensions.digest('tz', 'sha256'), %s, '2027-03-01 00:00+00',"
+        " '2027-03-01 00:00+00'::timestamptz + interval '720 hours')",
+        (world.TEAM, world.EMAILS[world.NEWCOMER], world.ADMIN),
+    )
+    owner_conn.execute(
+        "insert into public.api_tokens (team_id, name, token_hash, display_prefix, scopes, created_by, created_at,"
+        " expires_at) values (%s, 'tz', extensions.digest('tz', 'sha256'), 'vsn_tzzz', array['projects:read'], %s,"
+        " '2027-03-13 12:00+00', '2027-03-13 12:00+00'::timestamptz + interval '8784 hours')",
+        (world.TEAM, world.ADMIN),
+    )
+    # Accepting and revoking rewrite the rows, so their checks run again, in the client's time zone.
+    newcomer = user("newcomer", world.NEWCOMER, world.EMAILS[world.NEWCOMER])
+    call_in(api, newcomer, "America/New_York", "select public.accept_invitation('tz')", ())
+    (token_id,) = owner_conn.execute("select id from public.api_tokens where name = 'tz'").fetchone()
+    call_in(api, me("admin"), "America/New_York", "select public.revoke_api_token(%s)", (token_id,))
+    assert owner_conn.execute(
+        "select (select accepted_at is not null from public.team_invitations where email = %s),"
+        " (select revoked_at is not null from public.api_tokens where name = 'tz')",
+        (world.EMAILS[world.NEWCOMER],),
+    ).fetchone() == (True, True)
+
+
+# F2: an invitation is good for one membership, once
+def invite_newcomer(api: psycopg.Connection, who: str = "admin", role: str = "admin") -> str:
+    statement = "select public.create_invitation(%s, %s, %s::public.team_role)"
+    return str(call(api, me(who), statement, (world.TEAM, world.EMAILS[world.NEWCOMER], role)))
+
+
+NEWCOMER = user("newcomer", world.NEWCOMER, world.EMAILS[world.NEWCOMER])
+ACCEPT = "select public.accept_invitation(%s)"
+REMOVE_NEWCOMER = "delete from public.team_members where team_id = %s and user_id = %s"
+
+
+def test_accepting_one_invitation_revokes_the_spares(api: psycopg.Connection, owner_conn: psycopg.Connection) -> None:
+    first, spare = invite_newcomer(api), invite_newcomer(api)  # a "resend"
+    call(api, NEWCOMER, ACCEPT, (first,))
+    with request(api, me("admin")) as c:  # what admins see, as soon as the first is accepted
+        states = c.execute(
+            "select accepted_at is not null, revoked_at is not null from public.team_invitations where email = %s",
+            (world.EMAILS[world.NEWCOMER],),
+        ).fetchall()
+        assert sorted(states) == [(False, True), (True, False)]
+    call(api, me("owner"), REMOVE_NEWCOMER, (world.TEAM, world.NEWCOMER))
+    assert refused(api, NEWCOMER, ACCEPT, (spare,)) == "28000"
+
+
+@pytest.mark.parametrize(
+    ("change", "who"),
+    [
+        ("delete from public.team_members where team_id = %(team)s and user_id = %(newcomer)s", "owner"),
+        ("delete from public.team_members where team_id = %(team)s and user_id = %(newcomer)s", "newcomer"),
+        ("update public.team_members set role = 'viewer' where team_id = %(team)s and user_id = %(newcomer)s", "admin"),
+    ],
+    ids=["removed", "left", "demoted"],
+)
+def test_a_member_who_is_removed_or_demoted_loses_the_invitations_to_their_address(
+    api: psycopg.Connection, owner_conn: psycopg.Connection, change: str, who: str
+) -> None:
+    call(api, NEWCOMER, ACCEPT, (invite_newcomer(api, role="member"),))
+    later = invite_newcomer(api)  # sent while they are a member: a way back in, at admin
+    actor = NEWCOMER if who == "newcomer" else me(who)
+    with api.transaction():
+        api.execute(
+            "select set_config('role', 'authenticated', true), set_config('request.jwt.claims', %s, true)",
+            (json.dumps(actor.claims()),),
+        )
+        assert api.execute(change, {"team": world.TEAM, "newcomer": world.NEWCOMER}).rowcount == 1
+    owner_conn.execute(
+        "delete from public.team_members where team_id = %s and user_id = %s", (world.TEAM, world.NEWCOMER)
+    )
+    assert refused(api, NEWCOMER, ACCEPT, (later,)) == "28000"
+
+
+@pytest.mark.parametrize("moved", ["away", "onto"])
+def test_a_member_who_moves_their_address_keeps_no_way_back(
+    api: psycopg.Connection, owner_conn: psycopg.Connection, moved: str
+) -> None:
+    call(api, NEWCOMER, ACCEPT, (invite_newcomer(api, role="viewer"),))
+    move = "update auth.users set email = %s where id = %s"  # as Supabase Auth does, once confirmed
+    if moved == "away":  # sent to her address while she is a viewer; she moves, is removed, moves back
+        later = invite_newcomer(api)
+        owner_conn.execute(move, ("elsewhere@vision.test", world.NEWCOMER))
+    else:  # sent to an address she then takes, and leaves before she is removed, to take it back after
+        later = str(
+            call(api, me("admin"), "select public.create_invitation(%s, 'spare@vision.test', 'admin')", (world.TEAM,))
+        )
+        owner_conn.execute(move, ("spare@vision.test", world.NEWCOMER))
+        owner_conn.execute(move, ("elsewhere@vision.test", world.NEWCOMER))
+    call(api, me("owner"), REMOVE_NEWCOMER, (world.TEAM, world.NEWCOMER))
+    owner_conn.execute(move, ("spare@vision.test" if moved == "onto" else world.EMAILS[world.NEWCOMER], world.NEWCOMER))
+    back = user("newcomer", world.NEWCOMER, "any@vision.test")  # the JWT's email counts for nothing
+    assert refused(api, back, ACCEPT, (later,)) == "28000"
+
+
+@pytest.mark.parametrize("role", ["member", "admin", "owner"])
+def test_a_lapsed_invitation_stays_lapsed_when_its_sender_gets_the_right_back(
+    api: psycopg.Connection, owner_conn: psycopg.Connection, role: str
+) -> None:
+    sender = "owner" if role == "owner" else "admin"
+    secret = invite_newcomer(api, sender, role)
+    if sender == "admin":
+        set_role = "update public.team_members set role = %s where team_id = %s and user_id = %s"
+        owner_conn.execute(set_role, ("member", world.TEAM, world.ADMIN))
+        owner_conn.execute(set_role, ("admin", world.TEAM, world.ADMIN))
+    else:  # ownership passes to the admin and back
+        transfer = "select public.transfer_ownership(%s, %s)"
+        call(api, me("owner"), transfer, (world.TEAM, world.ADMIN))
+        call(api, me("admin"), transfer, (world.TEAM, world.OWNER))
+    assert refused(api, NEWCOMER, ACCEPT, (secret,)) == "28000"
+
+
+def test_an_invitation_whose_senders_account_is_deleted_is_revoked(
+    api: psycopg.Connection, owner_conn: psycopg.Connection
+) -> None:
+    invite_newcomer(api)
+    owner_conn.execute("delete from auth.users where id = %s", (world.ADMIN,))
+    row = owner_conn.execute(
+        "select invited_by, revoked_at is not null from public.team_invitations where email = %s",
+        (world.EMAILS[world.NEWCOMER],),
+    )
+    assert row.fetchone() == (None, True)
+
+
+# F3: a token updates only what it may read
+def postgrest_patch(table: str, column: str) -> sql.Composed:
+    """PostgREST's PATCH with no filter and `Prefer: return=minimal`: an UPDATE that reads no row."""
+    return sql.SQL(
+        "with pgrst_source as (update {table} set {column} = pgrst_body.{column}"
+        " from (select %s::json as json_data) pgrst_payload"
+        " cross join lateral (select {column} from json_populate_record(null::{table}, json_data)) pgrst_body"
+        " returning 1) select '' as total_result_set, pg_catalog.count(_postgrest_t) as page_total"
+        " from (select * from pgrst_source) _postgrest_t"
+    ).format(table=sql.Identifier("public", table), column=sql.Identifier(column))
+
+
+@pytest.mark.parametrize(
+    ("table", "column", "value"),
+    [("deployments", "status", "cancelled"), ("projects", "name", "pwned")],
+)
+def test_a_write_only_token_cannot_rewrite_its_team_without_a_filter(
+    api: psycopg.Connection, owner_conn: psycopg.Connection, table: str, column: str, value: str
+) -> None:
+    body = json.dumps({column: value})
+    patch = postgrest_patch(table, column)
+    for scopes, rewritten in (([f"{table}:write"], 0), ([f"{table}:write", f"{table}:read"], 1)):
+        secret = issue(owner_conn, world.TEAM, scopes)
+        with request(api, with_token(secret), method="PATCH") as c:
+            c.execute("select private.authenticate_api_token()")
+            assert c.execute(patch, (body,)).fetchone()[1] == rewritten, scopes
+    count = sql.SQL("select count(*) from {} where {} = %s").format(
+        sql.Identifier("public", table), sql.Identifier(column)
+    )
+    assert owner_conn.execute(count, (value,)).fetchone() == (0,)  # each request was rolled back
+
+
+# F4: the database chooses ids
+@pytest.mark.parametrize(
+    ("who", "statement"),
+    [
+        ("outsider", "insert into public.teams (id, name) values (%(id)s, 'x')"),
+        ("admin", "insert into public.projects (id, team_id, name) values (%(id)s, %(team)s, 'x')"),
+        (
+            "member",
+            "insert into public.deployments (id, project_id, team_id, environment) "
+            "values (%(id)s, %(project)s, %(team)s, 'local')",
+        ),
+        ("member", "insert into public.ad_campaigns (id, team_id, name) values (%(id)s, %(team)s, 'x')"),
+        (
+            "outsider",
+            "insert into public.ai_generations (id, prompt, model) values (%(id)s, 'p', 'm') "
+            "on conflict (id) do nothing",
+        ),
+        (
+            "outsider",
+            "insert into public.models_3d (id, name, storage_path, format, size_bytes) "
+            "values (%(id)s, 'm', 'm.glb', 'glb', 1) on conflict (id) do nothing",
+        ),
+    ],
+)
+def test_no_client_chooses_an_id_so_none_learns_which_exist(api: psycopg.Connection, who: str, statement: str) -> None:
+    taken = {
+        "teams": world.TEAM,
+        "projects": world.OTHER_PROJECT,
+        "deployments": world.DEPLOYMENT,
+        "ad_campaigns": world.CAMPAIGN,
+        "ai_generations": world.GENERATION,
+        "models_3d": world.MODEL,
+    }[statement.split()[2].removeprefix("public.")]
+    # An id in use (another team's row) and a fresh one get the same answer.
+    for candidate in (taken, uuid.uuid4()):
+        params = {"id": candidate, "team": world.TEAM, "project": world.PROJECT}
+        with request(api, me(who), method="POST") as c:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                c.execute(statement, params)
+
+
+def test_a_token_chooses_no_id_either(api: psycopg.Connection, owner_conn: psycopg.Connection) -> None:
+    secret = issue(owner_conn, world.TEAM, ["projects:read", "projects:write"])
+    with request(api, with_token(secret), method="POST") as c:
+        c.execute("select private.authenticate_api_token()")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            c.execute(
+                "insert into public.projects (id, team_id, name) values (%s, %s, 'x')",
+                (world.OTHER_PROJECT, world.TEAM),
+            )
+
+
+def test_return_representation_gives_back_the_id_the_database_chose(
+    api: psycopg.Connection, owner_conn: psycopg.Connection
+) -> None:
+    secret = issue(owner_conn, world.TEAM, ["projects:read", "projects:write"])
+    inserts = [
+        (me("admin"), "insert into public.projects (team_id, name) values (%s, 'mine') returning id", (world.TEAM,)),
+        (me("member"), "insert into public.ai_generations (prompt, model) values ('p', 'm') returning id", ()),
+        (
+            with_token(secret),
+            "insert into public.projects (team_id, name) values (%s, 'from ci') returning id",
+            (world.TEAM,),
+        ),
+    ]
+    for who, statement, params in inserts:
+        with api.transaction():
+            api.execute(
+                "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true),"
+                " set_config('request.headers', %s, true)",
+                (who.role, json.dumps(who.claims()), json.dumps(who.headers)),
+            )
+            api.execute("select private.authenticate_api_token()")
+            (new_id,) = api.execute(statement, params).fetchone()
+        table = statement.split()[2]
+        assert owner_conn.execute(f"select count(*) from {table} where id = %s", (new_id,)).fetchone() == (1,)  # noqa: S608
+    team = call(api, me("outsider"), "select public.create_team('chosen by the database')")
+    role = owner_conn.execute(
+        "select role::text from public.team_members where team_id = %s and user_id = %s", (team, world.OUTSIDER)
+    )
+    assert role.fetchone() == ("owner",)
+
+
+# Billing rows outlive nothing by accident
+def test_a_team_with_a_subscription_is_not_deleted_until_billing_ends_it(
+    api: psycopg.Connection, owner_conn: psycopg.Connection
+) -> None:
+    delete = "delete from public.teams where id = %s"
+    assert refusal(api, me("owner"), delete, (world.TEAM,)) == (
+        "23503",
+        "this team has a subscription: it can be deleted once billing has ended the subscription",
+    )
+    with pytest.raises(psycopg.errors.ForeignKeyViolation):  # the operator too: the foreign key holds for all
+        with owner_conn.transaction():
+            owner_conn.execute("alter table public.teams disable trigger teams_keep_billed_teams")
+            owner_conn.execute(delete, (world.TEAM,))
+    assert owner_conn.execute("select count(*) from public.subscriptions").fetchone() == (1,)
+    owner_conn.execute("delete from public.subscriptions where team_id = %s", (world.TEAM,))  # the Stripe webhook
+    call(api, me("owner"), delete, (world.TEAM,))
+    assert owner_conn.execute("select count(*) from public.teams where id = %s", (world.TEAM,)).fetchone() == (0,)
+
+
+def test_deleting_the_last_members_account_keeps_a_billed_team_for_the_operator(
+    owner_conn: psycopg.Connection,
+) -> None:
+    # OUTSIDER alone owns "Elsewhere", which now has a subscription.
+    owner_conn.execute(
+        "insert into public.subscriptions (team_id, stripe_customer_id, plan, status)"
+        " values (%s, 'cus_E', 'team', 'active')",
+        (world.OTHER_TEAM,),
+    )
+    owner_conn.execute("delete from auth.users where id = %s", (world.OUTSIDER,))
+    kept = owner_conn.execute(
+        "select (select count(*) from public.teams where id = %(t)s), (select count(*) from public.projects"
+        " where team_id = %(t)s), (select count(*) from public.subscriptions where team_id = %(t)s),"
+        " (select count(*) from public.team_members where team_id = %(t)s)",
+        {"t": world.OTHER_TEAM},
+    )
+    assert kept.fetchone() == (1, 1, 1, 0)

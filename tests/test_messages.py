@@ -174,3 +174,31 @@ def test_a_raw_cli_history_is_compared_by_the_parser(project_dir: ProjectDir, pg
     assert seen.returncode == 0, seen.output
     rows = {m["version"]: m["edited"] for m in json.loads(seen.stdout)["migrations"]}
     assert rows == {"20240101000000": [], "20240102000000": [], "20240103000000": ["readonly"]}
+
+
+@pytest.mark.parametrize(
+    ("body", "stays", "gone"),
+    [
+        (  # the CLI commits what came before a non-transactional statement, then runs it on its own
+            "create table before_build (id int);\ncreate index concurrently before_build_id on before_build (id);\n"
+            "create table after_build (id int);\nselect 1/0;\n",
+            ["before_build", "before_build_id"],
+            ["after_build"],
+        ),
+        (  # the directive: statement by statement
+            "-- pg-delta: transaction=false\ncreate table one_by_one (id int);\nselect 1/0;\n",
+            ["one_by_one"],
+            [],
+        ),
+    ],
+)
+def test_a_failing_file_the_cli_commits_in_parts_names_what_stays(
+    project_dir: ProjectDir, db_url: DbUrl, body: str, stays: list[str], gone: list[str]
+) -> None:
+    project_dir.set_env("local", SUPABASE_DB_URL=db_url.raw)
+    project_dir.add_migration("20240102000000", "in_parts", body)
+    ran = run_invoke(project_dir, "db.push", "--skip-lint")
+    assert ran.returncode == 1
+    assert [exists(db_url, t) for t in stays + gone] == [True] * len(stays) + [False] * len(gone)  # the CLI's way
+    assert "nothing was applied" not in ran.output
+    assert f"commits on its own, so {len(stays)} of its statements before the failure stay applied" in ran.output

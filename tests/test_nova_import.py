@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import psycopg
@@ -147,6 +148,10 @@ def test_rows_land_mapped_with_their_unicode_intact(nova_source: DbUrl, target: 
             "select display_prefix, revoked_at is not null, cardinality(scopes) from public.api_tokens"
         )
         assert set(tokens.fetchall()) == {("vsn_nova", True, 4)}
+        # Nova let "old laptop" live 1010 days: imported, it lives the 366 days a token may.
+        lives = conn.execute("select name, expires_at - created_at from public.api_tokens order by name").fetchall()
+        assert lives[-1] == ("old laptop", timedelta(days=366))
+        assert all(life <= timedelta(days=366) for _, life in lives)
         assert conn.execute("select count(*) from public.projects where name = 'Site ✓'").fetchone() == (1,)
 
 

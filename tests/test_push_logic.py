@@ -312,7 +312,7 @@ def test_verify_backfills_what_matches_and_names_what_changed(tmp_path: Path) ->
 
 # --- what a failing file with its own transaction control leaves behind ---------------------------
 
-B, C, R = ("begin", ""), ("commit", ""), ("rollback", "")
+B, C, R, ALONE = ("begin", ""), ("commit", ""), ("rollback", ""), ("own", "")
 
 
 @pytest.mark.parametrize(
@@ -329,12 +329,21 @@ B, C, R = ("begin", ""), ("commit", ""), ("rollback", "")
         ([B, None, C, None, B, None], 6, [1, 3]),  # begin; t1; commit; t2; begin; t3; fail
         # t0; begin; t1; savepoint s; t2; rollback to s; t3; commit; fail
         ([None, B, None, ("savepoint", "s"), None, ("rollback_to", "s"), None, C], 8, [0, 2, 6]),
+        # a statement of its own (CREATE INDEX CONCURRENTLY...): what came before is committed, then it alone
+        ([None, ALONE, None], 3, [0, 1]),  # t1; create index concurrently; t2; fail (tests/test_messages.py)
+        ([ALONE, None, ALONE, None], 4, [0, 1, 2]),
+        ([None, B, None, C, ALONE, None], 6, [0, 2, 4, 5]),  # after the file's own control: each by itself
     ],
 )
 def test_what_stays_of_a_file_that_commits_on_its_own(
     kinds: list[tuple[str, str] | None], failing: int, stays: list[int]
 ) -> None:
     assert committed_statements(kinds, failing) == stays
+
+
+def test_a_file_run_one_by_one_keeps_every_statement_before_the_failure() -> None:
+    assert committed_statements([None, None, ALONE], 3, one_by_one=True) == [0, 1, 2]
+    assert committed_statements([None, None], 2, one_by_one=False) == []
 
 
 def test_the_report_names_the_statements_that_stay_and_never_claims_nothing_was_applied(tmp_path: Path) -> None:

@@ -36,6 +36,7 @@ P = {
     "admin": world.ADMIN,
     "newcomer": world.NEWCOMER,
     "token": world.TOKEN,
+    "unbilled_team": world.uid(104),
 }
 # For inserts: the acting user, or (service_role) the other member.
 ME = "coalesce((select auth.uid()), %(other_member)s)"
@@ -60,7 +61,8 @@ STATEMENTS: dict[str, dict[str, str]] = {
         "select": "select id from public.teams where id = %(team)s",
         "insert": f"insert into public.teams (name, created_by) values ('new team', {ME})",
         "update": "update public.teams set name = 'renamed' where id = %(team)s",
-        "delete": "delete from public.teams where id = %(team)s",
+        # "Vision" has a subscription, so nobody may delete it (test_hostile_client): its twin has none.
+        "delete": "delete from public.teams where id = %(unbilled_team)s",
     },
     "team_members": {
         "select": "select user_id from public.team_members where team_id = %(team)s and user_id = %(other_member)s",
@@ -258,12 +260,26 @@ def build_move_world(owner: psycopg.Connection) -> None:
     )
 
 
+def build_unbilled_twin(owner: psycopg.Connection) -> None:
+    """A team with Vision's members and no subscription: the one a delete can remove."""
+    owner.execute(
+        "insert into public.teams (id, name, created_by) values (%s, 'Vision twin', %s)",
+        (P["unbilled_team"], world.OWNER),
+    )
+    owner.execute(
+        "insert into public.team_members (team_id, user_id, role) select %s, user_id, role from public.team_members"
+        " where team_id = %s and role <> 'owner'",
+        (P["unbilled_team"], world.TEAM),
+    )
+
+
 @pytest.fixture(scope="module")
 def world_url(pg_server: Server, exposure_template: str) -> Iterator[DbUrl]:
     with database_from(pg_server, exposure_template, "rls") as url:
         with psycopg.connect(url.raw, autocommit=True) as owner:
             world.build(owner)
             build_move_world(owner)
+            build_unbilled_twin(owner)
         yield url
 
 

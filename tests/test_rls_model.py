@@ -88,6 +88,9 @@ STEPS = (
     "auth_deletes_an_account",
     "auth_changes_an_email",
     "auth_confirms_an_email",
+    "invite",  # invitations are revoked by many other steps: walk them often
+    "accept",
+    "token_rewrites_everything",
 )
 TABLES = CONTENT
 REQUESTS_PER_STEP = 3
@@ -138,6 +141,11 @@ class Invitation:
     role: str
     invited_by: uuid.UUID | None
     accepted: bool = False
+    revoked: bool = False
+
+    @property
+    def pending(self) -> bool:
+        return not self.accepted and not self.revoked
 
 
 @dataclass
@@ -172,13 +180,49 @@ class Rules:
 
     def set_role(self, team: uuid.UUID, user: uuid.UUID, role: str) -> None:
         membership = self.members[(team, user)]
+        if RANK[role] < RANK[membership.role]:
+            self.revoke_invitations_to(team, user)
         if RANK[membership.role] >= ADMIN > RANK[role]:
             self.revoke_tokens_of(team, user)
+            self.revoke_invitations_from(team, user)
+        elif membership.role == "owner" != role:
+            self.revoke_invitations_from(team, user, owner_only=True)
         membership.role = role
 
-    def remove_member(self, team: uuid.UUID, user: uuid.UUID) -> None:
+    def remove_member(self, team: uuid.UUID, user: uuid.UUID, *, account_deleted: bool = False) -> None:
+        if not account_deleted:  # when it is, the address is gone before the membership
+            self.revoke_invitations_to(team, user)
         if RANK[self.members.pop((team, user)).role] >= ADMIN:
             self.revoke_tokens_of(team, user)
+            self.revoke_invitations_from(team, user)
+
+    def revoke_invitations_to(self, team: uuid.UUID, user: uuid.UUID) -> None:
+        """A member removed or demoted: invitations that could bring them back are void."""
+        for invitation in self.invitations.values():
+            if invitation.team == team and invitation.email == self.accounts[user].email and invitation.pending:
+                invitation.revoked = True
+
+    def revoke_invitations_from(self, team: uuid.UUID, user: uuid.UUID, *, owner_only: bool = False) -> None:
+        """Their sender lost the right to send them (below admin; below owner for owner invitations)."""
+        for invitation in self.invitations.values():
+            if (
+                invitation.team == team
+                and invitation.invited_by == user
+                and invitation.pending
+                and (invitation.role == "owner" or not owner_only)
+            ):
+                invitation.revoked = True
+
+    def change_email(self, user: uuid.UUID, email: str) -> None:
+        """A member leaving or taking an address voids the invitations to it in their teams: spares."""
+        before = self.accounts[user].email
+        for invitation in self.invitations.values():
+            if invitation.pending and invitation.email in (before, email) and (invitation.team, user) in self.members:
+                invitation.revoked = True
+        self.accounts[user].email = email
+
+    def billed(self, team: uuid.UUID) -> bool:
+        return any(row.team == team for row in self.rows["subscriptions"].values())
 
     def revoke_tokens_of(self, team: uuid.UUID, user: uuid.UUID) -> None:
         for token in self.tokens.values():
@@ -212,9 +256,10 @@ class Rules:
                     self.members[(team, successor)].role = "owner"
                 else:
                     abandoned.append(team)
-            self.remove_member(team, user)
+            self.remove_member(team, user, account_deleted=True)
         for team in abandoned:
-            self.delete_team(team)
+            if not self.billed(team):  # a team with a subscription stays, with nobody, for the operator
+                self.delete_team(team)
         for table in PERSONAL:
             for key in [k for k, row in self.rows[table].items() if row.owner == user]:
                 del self.rows[table][key]
@@ -225,6 +270,7 @@ class Rules:
         for invitation in self.invitations.values():
             if invitation.invited_by == user:
                 invitation.invited_by = None
+                invitation.revoked = invitation.revoked or not invitation.accepted
         for token in self.tokens.values():
             if token.issuer == user:
                 token.issuer, token.revoked = None, True
@@ -252,7 +298,11 @@ class Rules:
         mine, administered = self.teams_of(me), self.teams_of(me, ADMIN)
         seen: set[tuple[str, str, str]] = {("teams", str(t), "-") for t in mine}
         seen |= {("team_members", f"{t}/{u}", m.role) for (t, u), m in self.members.items() if t in mine}
-        seen |= {("team_invitations", str(i.id), "-") for i in self.invitations.values() if i.team in administered}
+        seen |= {
+            ("team_invitations", str(i.id), text(i.revoked))
+            for i in self.invitations.values()
+            if i.team in administered
+        }
         for table in ("projects", "deployments", "ad_campaigns"):
             seen |= {(table, str(k), "-") for k, row in self.rows[table].items() if row.team in mine}
         for table in PERSONAL:
@@ -273,7 +323,7 @@ class Rules:
         rows |= {("teams", str(t), "-") for t in self.teams}
         rows |= {("team_members", f"{t}/{u}", m.role) for (t, u), m in self.members.items()}
         rows |= {
-            ("team_invitations", str(i.id), f"{text(i.accepted)}|{text(i.invited_by)}")
+            ("team_invitations", str(i.id), f"{text(i.accepted)}|{text(i.invited_by)}|{text(i.revoked)}")
             for i in self.invitations.values()
         }
         for table, content in self.rows.items():
@@ -286,7 +336,7 @@ class Rules:
 VIEW_AS_USER = """
 select 'teams', id::text, '-' from public.teams
 union all select 'team_members', team_id || '/' || user_id, role::text from public.team_members
-union all select 'team_invitations', id::text, '-' from public.team_invitations
+union all select 'team_invitations', id::text, (revoked_at is not null)::text from public.team_invitations
 union all select 'projects', id::text, '-' from public.projects
 union all select 'deployments', id::text, '-' from public.deployments
 union all select 'ad_campaigns', id::text, '-' from public.ad_campaigns
@@ -306,7 +356,8 @@ select 'users', id::text, email from auth.users
 union all select 'profiles', id::text, coalesce(email, '-') from public.profiles
 union all select 'teams', id::text, '-' from public.teams
 union all select 'team_members', team_id || '/' || user_id, role::text from public.team_members
-union all select 'team_invitations', id::text, (accepted_at is not null)::text || '|' || coalesce(invited_by::text, '-')
+union all select 'team_invitations', id::text,
+  (accepted_at is not null)::text || '|' || coalesce(invited_by::text, '-') || '|' || (revoked_at is not null)::text
   from public.team_invitations
 union all select 'projects', id::text, team_id || '|' || coalesce(created_by::text, '-') || '|-' from public.projects
 union all select 'deployments', id::text, team_id || '|' || coalesce(created_by::text, '-') || '|' || project_id
@@ -491,8 +542,15 @@ class Crowd(RuleBasedStateMachine):
     def draw_user(
         self, data: st.DataObject, team: uuid.UUID | None = None, *, nullable: bool = False
     ) -> uuid.UUID | None:
-        """Anyone, deleted accounts included, or nobody; likely a member of `team`."""
-        likely = [u for (t, u) in self.model.members if t == team]
+        """Anyone, deleted accounts included, or nobody; likely a member of `team`, often one whose change
+        revokes invitations (a pending one's sender, or its addressee)."""
+        model = self.model
+        likely = [u for (t, u) in model.members if t == team]
+        pending = [i for i in model.invitations.values() if i.team == team and i.pending]
+        if pending and data.draw(st.booleans(), label="aim at an invitation's people"):
+            emails = {i.email for i in pending}
+            people = {i.invited_by for i in pending} | {u for u, a in model.accounts.items() if a.email in emails}
+            likely = [u for u in likely if u in people]
         return self.pick(data, likely, [*USERS, *([None] if nullable else [])], "user")
 
     def draw_row(self, data: st.DataObject, table: str) -> uuid.UUID:
@@ -619,7 +677,11 @@ class Crowd(RuleBasedStateMachine):
             team = self.draw_team(data, self.user_of(actor), nullable=table in PERSONAL)
         me = self.user_of(actor)
         named = {"omit": None, "self": me, "someone": self.draw_user(data), "null": None}[who]
-        values: dict[str, object] = {"id": self.new_id(), "team_id": team, **REQUIRED[table]}
+        values: dict[str, object] = {"team_id": team, **REQUIRED[table]}
+        # The database chooses ids: a client naming one (in use anywhere, or not) is refused.
+        chosen_id = choose(data, ("database", "database", "client"), "id chosen by") == "client"
+        if chosen_id:
+            values = {"id": self.draw_row(data, table), **values}
         if project is not None:
             values["project_id"] = project
         if who != "omit":
@@ -641,15 +703,21 @@ class Crowd(RuleBasedStateMachine):
             allowed = False
         if table == "deployments":
             allowed = allowed and project in model.rows["projects"] and model.rows["projects"][project].team == team
+        allowed = allowed and not chosen_id
         statement = sql.SQL("insert into {} ({}) values ({})").format(
             sql.Identifier("public", table),
             sql.SQL(", ").join(map(sql.Identifier, values)),
             sql.SQL(", ").join(sql.Placeholder() * len(values)),
         )
         self.attempt(actor, allowed, statement, tuple(values.values()), dml=True)
-        self.every_row[table].append(values["id"])  # type: ignore[arg-type]
         if allowed:
-            model.rows[table][values["id"]] = Row(team, owner, project)  # type: ignore[index]
+            # Its id is the one row of the table the model does not know yet.
+            (key,) = self.owner.execute(
+                sql.SQL("select id from {} where id <> all(%s)").format(sql.Identifier("public", table)),
+                (list(model.rows[table]),),
+            ).fetchone()
+            self.every_row[table].append(key)
+            model.rows[table][key] = Row(team, owner, project)
 
     def update_content(self, data: st.DataObject) -> None:
         table = choose(data, TABLES, "table")
@@ -705,6 +773,30 @@ class Crowd(RuleBasedStateMachine):
         statement = sql.SQL("update {} set {} where id = %s").format(sql.Identifier("public", table), settings_sql)
         self.attempt(actor, allowed, statement, (*params, key), dml=True)
 
+    def token_rewrites_everything(self, data: st.DataObject) -> None:
+        """PostgREST's PATCH with no filter and `return=minimal`: an UPDATE that reads no row. A token still
+        rewrites only the rows it may read: its team's, with both the write and the read scope."""
+        if not self.secrets:
+            return
+        table = choose(data, ("projects", "deployments"), "table")
+        actor: Actor = ("token", choose(data, list(self.secrets), "token"))
+        token = self.model.live_token(actor)
+        expected = 0
+        if token is not None and {f"{table}:write", f"{table}:read"} <= token.scopes:
+            expected = sum(row.team == token.team for row in self.model.rows[table].values())
+        value = {"projects": "p", "deployments": "queued"}[table]
+        statement = sql.SQL("update {} set {} = %s").format(
+            sql.Identifier("public", table), sql.Identifier(EDITABLE[table])
+        )
+        try:
+            with self.api.transaction():
+                self.begin(actor, "PATCH")
+                rewritten = self.api.execute(statement, (value,)).rowcount
+        except psycopg.Error as exc:
+            self.refusal(exc)  # a dead token's 401; anything else is raised
+            rewritten = 0
+        assert rewritten == expected, f"{self.label(actor)} rewrote {rewritten} {table}, the rules allow {expected}"
+
     def delete_content(self, data: st.DataObject) -> None:
         table = choose(data, TABLES, "table")
         model = self.model
@@ -759,7 +851,8 @@ class Crowd(RuleBasedStateMachine):
         team = self.draw_team(data)
         actor = self.draw_actor(data, team, OWNER)
         me = self.user_of(actor)
-        allowed = me is not None and self.model.rank(team, me) == OWNER
+        # A team with a subscription stays until billing ends it (the Stripe webhook deletes the row).
+        allowed = me is not None and self.model.rank(team, me) == OWNER and not self.model.billed(team)  # type: ignore[arg-type]
         self.attempt(actor, allowed, "delete from public.teams where id = %s", (team,), dml=True)
         if allowed:
             self.model.delete_team(team)  # type: ignore[arg-type]
@@ -819,14 +912,19 @@ class Crowd(RuleBasedStateMachine):
     # Invitations ------------------------------------------------------------------------------------------------
     def invite(self, data: st.DataObject) -> None:
         role = choose(data, ROLES, "role")
-        lifetime = choose(data, ("1 day", "30 days", "100 years"), "lifetime")
-        actor = self.draw_actor(data, at_least=ADMIN)
+        # The last two compare as at most 30 days but last longer (a month is not 30 days when added).
+        lifetime = choose(data, ("1 day", "30 days", "100 years", "1000 months -29970 days"), "lifetime")
+        actor = self.draw_actor(data, at_least=ADMIN, tokens=False)  # tokens: among anyone
         model, me = self.model, self.user_of(actor)
         team = self.draw_team(data, me)
         emails = sorted({a.email for a in model.accounts.values()} | {"nobody@model.test"})
+        # Often a resend: a second invitation to an address with one pending, the spare accepting voids.
+        resends = sorted({i.email for i in model.invitations.values() if i.team == team and i.pending})
+        if resends and data.draw(st.booleans(), label="resend"):
+            emails = resends
         email = choose(data, emails, "email")
         mine = model.rank(team, me) if me is not None else -1
-        allowed = lifetime != "100 years" and mine >= ADMIN and (role != "owner" or mine == OWNER)
+        allowed = lifetime in ("1 day", "30 days") and mine >= ADMIN and (role != "owner" or mine == OWNER)
         statement = "select public.create_invitation(%s, %s, %s::public.team_role, %s::interval)"
         secret = self.attempt(actor, allowed, statement, (team, email, role, lifetime), dml=False)
         if allowed:
@@ -839,7 +937,7 @@ class Crowd(RuleBasedStateMachine):
 
     def accept(self, data: st.DataObject) -> None:
         model = self.model
-        pending = [k for k, i in model.invitations.items() if not i.accepted]
+        pending = [k for k, i in model.invitations.items() if i.pending]
         key = self.pick(data, pending, list(self.invitation_secrets), "invitation")
         invitation, secret = model.invitations.get(key), self.invitation_secrets[key]
         invitees = [("user", str(u)) for u, a in model.accounts.items() if invitation and a.email == invitation.email]
@@ -850,7 +948,7 @@ class Crowd(RuleBasedStateMachine):
             account is not None
             and account.confirmed
             and invitation is not None
-            and not invitation.accepted
+            and invitation.pending
             and account.email == invitation.email
             and invitation.invited_by is not None
             and model.rank(invitation.team, invitation.invited_by) >= (OWNER if invitation.role == "owner" else ADMIN)
@@ -858,6 +956,9 @@ class Crowd(RuleBasedStateMachine):
         self.attempt(actor, allowed, "select public.accept_invitation(%s)", (secret,), dml=False)
         if allowed:
             invitation.accepted = True  # type: ignore[union-attr]
+            for spare in model.invitations.values():  # one membership per address: the spares are void
+                if spare.team == invitation.team and spare.email == invitation.email and spare.pending:  # type: ignore[union-attr]
+                    spare.revoked = True
             if (invitation.team, me) not in model.members:  # type: ignore[union-attr]
                 self.step += 1
                 model.members[(invitation.team, me)] = Membership(invitation.role, self.step)  # type: ignore[index,union-attr]
@@ -865,12 +966,15 @@ class Crowd(RuleBasedStateMachine):
     # API tokens ----------------------------------------------------------------------------------------------
     def create_token(self, data: st.DataObject) -> None:
         scopes = data.draw(st.sets(st.sampled_from(SCOPES), min_size=1), label="scopes")
-        actor = self.draw_actor(data, at_least=ADMIN)
+        # The last two compare as at most 366 days; added to a date, they are 371 days and 3600 years.
+        lifetimes = ("1 day", "366 days", "1 year 6 days", "3000000 months -89999634 days")
+        lifetime = choose(data, lifetimes, "lifetime")
+        actor = self.draw_actor(data, at_least=ADMIN, tokens=False)  # tokens: among anyone
         me = self.user_of(actor)
         team = self.draw_team(data, me)
-        allowed = me is not None and self.model.rank(team, me) >= ADMIN
-        statement = "select public.create_api_token(%s, 'model', %s, '1 day')"
-        secret = self.attempt(actor, allowed, statement, (team, sorted(scopes)), dml=False)
+        allowed = me is not None and self.model.rank(team, me) >= ADMIN and lifetime in lifetimes[:2]
+        statement = "select public.create_api_token(%s, 'model', %s, %s::interval)"
+        secret = self.attempt(actor, allowed, statement, (team, sorted(scopes), lifetime), dml=False)
         if allowed:
             self.remember_token(str(secret), team, scopes, me)  # type: ignore[arg-type]
 
@@ -909,12 +1013,16 @@ class Crowd(RuleBasedStateMachine):
     def auth_changes_an_email(self, data: st.DataObject) -> None:
         if not self.model.accounts:
             return
-        user = choose(data, sorted(self.model.accounts), "account")
+        model = self.model
+        user = choose(data, sorted(model.accounts), "account")
         self.step += 1
-        email = f"{NAMES[USERS.index(user)]}.{self.step}@model.test"
-        # Another account's old address, or a fresh one: invitations follow the account's current email.
+        # A fresh address, or one a pending invitation is sent to (a way back in, or a spare): invitations
+        # follow the account's current email.
+        held = {a.email for a in model.accounts.values()}
+        addressed = sorted({i.email for i in model.invitations.values() if i.pending} - held)
+        email = choose(data, [f"{NAMES[USERS.index(user)]}.{self.step}@model.test", *addressed], "new email")
         self.owner.execute("update auth.users set email = %s where id = %s", (email, user))
-        self.model.accounts[user].email = email
+        model.change_email(user, email)
 
     def auth_confirms_an_email(self, data: st.DataObject) -> None:
         if not self.model.accounts:

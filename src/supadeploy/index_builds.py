@@ -31,7 +31,7 @@ from supadeploy.pgtools import LineSink
 from supadeploy.project import sql_file
 from supadeploy.sql_tree import Node, ParseError, fields, kind, options, parse_quietly
 
-_NO_TRANSACTION_DIRECTIVE = "-- pg-delta: transaction=false"
+NO_TRANSACTION_DIRECTIVE = "-- pg-delta: transaction=false"
 _STATEMENT_NUMBER = re.compile(r"^#(\d+)")
 
 
@@ -69,7 +69,8 @@ class FileShape:
 UNKNOWN_FILE = FileShape(builds=(), on_their_own=(), one_by_one=False)
 
 
-def _runs_on_its_own(node: Node) -> bool:
+def runs_on_its_own(node: Node) -> bool:
+    """Whether the CLI runs this statement outside the file's transaction (it cannot run inside one)."""
     found = fields(node)
     match kind(node):
         case "IndexStmt" | "DropStmt":
@@ -83,16 +84,21 @@ def _runs_on_its_own(node: Node) -> bool:
     return False
 
 
+def runs_one_by_one(text: str) -> bool:
+    """Whether the file's first line asks the CLI to run it statement by statement, in no transaction."""
+    return text.lstrip("\ufeff").split("\n", 1)[0].rstrip("\r") == NO_TRANSACTION_DIRECTIVE
+
+
 def file_shape(text: str) -> FileShape:
     """Read a migration file the way the CLI will split it (a file that does not parse has no builds)."""
     builds = []
     on_their_own = []
-    one_by_one = text.lstrip("\ufeff").split("\n", 1)[0].rstrip("\r") == _NO_TRANSACTION_DIRECTIVE
+    one_by_one = runs_one_by_one(text)
     for number, (_line, statement) in enumerate(_statements(text)):
         for node in parse_quietly(statement):
             if kind(node) == "TransactionStmt":
                 one_by_one = True
-            if _runs_on_its_own(node):
+            if runs_on_its_own(node):
                 on_their_own.append(number)
             found = fields(node)
             if kind(node) == "IndexStmt" and found.get("concurrent"):

@@ -396,23 +396,31 @@ _TRANSACTION_KINDS = {
 }
 
 
-def committed_statements(kinds: Sequence[tuple[str, str] | None], failing: int) -> list[int]:
+def committed_statements(
+    kinds: Sequence[tuple[str, str] | None], failing: int, *, one_by_one: bool = False
+) -> list[int]:
     """The positions of the statements before `failing` that stay committed after the file fails.
 
     `kinds[i]` is None for an ordinary statement, else its transaction control: (begin|commit|rollback|
-    savepoint|rollback_to, savepoint name). How the Supabase CLI 3.1.0 runs a file, as seen on PostgreSQL
-    15: its statements share one transaction, so without transaction control nothing stays. The file's
-    first BEGIN, COMMIT or ROLLBACK commits what came before it; from then on a statement outside the
-    file's own BEGIN ... COMMIT commits by itself, one inside it at COMMIT, and the failure or a ROLLBACK
-    undoes the block it is in (ROLLBACK TO a savepoint, what followed the savepoint).
+    savepoint|rollback_to, savepoint name), or ("own", "") for a statement that cannot run in a transaction
+    (CREATE INDEX CONCURRENTLY, VACUUM...). How the Supabase CLI 3.1.0 runs a file, as seen on PostgreSQL
+    15: its statements share one transaction, so without transaction control nothing stays; before a
+    statement of its own it commits what came before, runs it alone, then goes on in a new transaction.
+    The file's first BEGIN, COMMIT or ROLLBACK commits what came before it; from then on (and from the
+    start in a file that asks to run one by one) a statement outside the file's own BEGIN ... COMMIT
+    commits by itself, one inside it at COMMIT, and the failure or a ROLLBACK undoes the block it is in
+    (ROLLBACK TO a savepoint, what followed the savepoint).
     """
     committed: list[int] = []
     pending: list[int] = []
     savepoints: dict[str, int] = {}
-    state = "implicit"  # the CLI's own transaction; then "explicit" (the file's BEGIN) or "auto"
+    state = "auto" if one_by_one else "implicit"  # the CLI's own transaction; "explicit": the file's BEGIN
     for position, kind in enumerate(kinds[:failing]):
         control, name = kind if kind is not None else (None, "")
-        if control is None or (state != "explicit" and control in ("savepoint", "rollback_to")):
+        if control == "own" and state == "implicit":
+            committed += [*pending, position]
+            pending = []
+        elif control in (None, "own") or (state != "explicit" and control in ("savepoint", "rollback_to")):
             (committed if state == "auto" else pending).append(position)
         elif state == "implicit":
             committed += pending
@@ -433,11 +441,12 @@ def committed_statements(kinds: Sequence[tuple[str, str] | None], failing: int) 
 
 
 def what_stays(failure: PushFailed, files: Sequence[MigrationFile]) -> PushFailed:
-    """The failure, naming the statements of the failing file that stay committed when it has its own COMMIT."""
+    """The failure, naming the statements of the failing file that stay committed when the CLI ran it in parts."""
     failing = next((f for f in files if f.filename == failure.file), None)
     if failing is None or failure.index is None:
         return failure
     from supadeploy import sql_tree  # pglast: only a failed push pays for it
+    from supadeploy.index_builds import runs_on_its_own, runs_one_by_one
 
     try:
         text = failing.text()
@@ -449,8 +458,10 @@ def what_stays(failure: PushFailed, files: Sequence[MigrationFile]) -> PushFaile
     for statement in statements:
         control = statement.node.get("TransactionStmt")
         kind = _TRANSACTION_KINDS.get(control.get("kind", "")) if control is not None else None
+        if kind is None and runs_on_its_own(statement.node):
+            kind = "own"
         kinds.append(None if kind is None else (kind, str(control.get("savepoint_name", "")) if control else ""))
-    stays = committed_statements(kinds, failure.index)
+    stays = committed_statements(kinds, failure.index, one_by_one=runs_one_by_one(text))
     if not stays:
         return failure
     from supadeploy.lint import first_token

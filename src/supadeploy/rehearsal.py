@@ -10,7 +10,6 @@ target's history (`scratch.py`).
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
@@ -25,11 +24,11 @@ from supadeploy.advisors_replay import Session
 from supadeploy.database import connect, server_version
 from supadeploy.dburl import DbUrl
 from supadeploy.environments import Environment
-from supadeploy.errors import CopyUnavailable, PgtapFailed, PushFailed, SupadeployError
+from supadeploy.errors import CopyUnavailable, PgtapFailed, SupadeployError
 from supadeploy.migrations import MigrationFile
 from supadeploy.plan_report import AdvisorsDelta, FileApply, PgtapResult, advisors_delta
 from supadeploy.project import STATE_DIR, Project
-from supadeploy.supabase_cli import LineSink, SupabaseCli, applying_file, discard
+from supadeploy.supabase_cli import LineSink, SupabaseCli, discard
 
 
 @dataclass(frozen=True)
@@ -121,36 +120,10 @@ def rehearse(
 
 def _push(cli: SupabaseCli, copy: DbUrl, pending: Sequence[MigrationFile], on_line: LineSink) -> tuple[FileApply, ...]:
     """`supabase db push` to the copy; each file's time runs from its `Applying migration` line to the next."""
-    started: dict[str, float] = {}
-
-    def timed(line: str) -> None:
-        name = applying_file(line)
-        if name is not None:
-            started[name] = time.monotonic()
-        on_line(line)
-
-    failure: PushFailed | None = None
-    try:
-        cli.push(copy, include_all=True, on_line=timed)
-    except PushFailed as exc:
-        failure = exc
-    ended = time.monotonic()
-    order = sorted(started, key=started.__getitem__)
-    seconds = {
-        name: (started[order[i + 1]] if i + 1 < len(order) else ended) - started[name] for i, name in enumerate(order)
-    }
-    applies = []
-    for file in pending:
-        took = seconds.get(file.filename)
-        if failure is not None and file.filename == failure.file:
-            where = f" in statement {failure.statement}" if failure.statement else ""
-            applies.append(FileApply(file.filename, ok=False, reason=f"{failure.detail}{where}", seconds=took))
-        elif file.filename in started and (failure is None or file.filename in failure.applied):
-            applies.append(FileApply(file.filename, ok=True, reason="applies cleanly", seconds=took))
-        else:
-            reason = "not tried: an earlier file fails" if failure is not None else "the CLI did not apply it"
-            applies.append(FileApply(file.filename, ok=None if failure is not None else False, reason=reason))
-    return tuple(applies)
+    return tuple(
+        FileApply(r.filename, r.ok, r.reason, r.seconds)
+        for r in scratch.apply_files(cli, copy, pending, on_line=on_line)
+    )
 
 
 def _advisors(cli: SupabaseCli, url: DbUrl) -> list[advisor_checks.Finding] | str:

@@ -4,7 +4,7 @@ begin;
 create extension if not exists pgtap with schema extensions;
 set local search_path = public, extensions;
 
-select plan(66);
+select plan(75);
 
 -- Structure ---------------------------------------------------------------------
 select is(
@@ -70,6 +70,9 @@ select column_privs_are('public', 'deployments', 'created_by', 'authenticated', 
 select column_privs_are('public', 'profiles', 'email', 'authenticated', array['SELECT'],
   'profile emails come from auth.users, not from the user');
 
+select column_privs_are('public', 'projects', 'id', 'authenticated', array['SELECT'],
+  'the database chooses ids: a client cannot probe which exist');
+
 select is(
   (select count(*) from pg_proc p join pg_namespace n on n.oid = p.pronamespace
    where n.nspname in ('public', 'private')
@@ -114,8 +117,10 @@ insert into auth.users (id, email, aud, role) values
   ('00000000-0000-0000-0000-0000000000a3', 'member@t.test', 'authenticated', 'authenticated'),
   ('00000000-0000-0000-0000-0000000000a4', 'viewer@t.test', 'authenticated', 'authenticated'),
   ('00000000-0000-0000-0000-0000000000a5', 'outsider@t.test', 'authenticated', 'authenticated');
+insert into auth.users (id, email, aud, role, email_confirmed_at) values
+  ('00000000-0000-0000-0000-0000000000a6', 'newbie@t.test', 'authenticated', 'authenticated', now());
 
-select is((select count(*) from public.profiles where email like '%@t.test'), 5::bigint,
+select is((select count(*) from public.profiles where email like '%@t.test'), 6::bigint,
   'a profile is created for each auth user');
 
 insert into public.teams (id, name, created_by) values
@@ -136,6 +141,11 @@ select is(
   (select role::text from public.team_members
    where team_id = '00000000-0000-0000-0000-0000000000b1' and user_id = '00000000-0000-0000-0000-0000000000a1'),
   'owner', 'the creator of a team is its owner');
+
+select throws_ok($$ insert into public.api_tokens (team_id, name, token_hash, display_prefix, scopes, expires_at)
+  values ('00000000-0000-0000-0000-0000000000b1', 'long', extensions.digest('long', 'sha256'), 'vsn_long',
+          array['projects:read'], now() + interval '367 days') $$,
+  '23514', null, 'no token lives longer than 366 days, however it is inserted');
 
 -- As PostgREST would: role and claims set transaction-locally ----------------------
 create function pg_temp.act_as(who uuid) returns void language sql as $$
@@ -190,6 +200,23 @@ select throws_ok($$ insert into public.team_members (team_id, user_id, role)
   '42501', null, 'admin cannot add someone to the team without their consent');
 select throws_ok($$ select public.create_invitation('00000000-0000-0000-0000-0000000000b1', 'x@t.test',
   'member', interval '100 years') $$, '23514', null, 'an invitation lives at most 30 days');
+select throws_ok($$ select public.create_invitation('00000000-0000-0000-0000-0000000000b1', 'x@t.test',
+  'member', interval '1000 months -29970 days') $$, '23514', 'invitations live between 1 hour and 30 days',
+  'an interval that compares as 30 days but adds up to more is refused');
+select throws_ok($$ insert into public.projects (id, team_id, name)
+  values ('00000000-0000-0000-0000-0000000000c2', '00000000-0000-0000-0000-0000000000b1', 'p3') $$,
+  '42501', null, 'admin cannot choose a project''s id (nor learn another team''s)');
+select set_config('test.invitation', public.create_invitation('00000000-0000-0000-0000-0000000000b1',
+  'newbie@t.test'), true), set_config('test.spare', public.create_invitation('00000000-0000-0000-0000-0000000000b1',
+  'newbie@t.test'), true);
+
+-- invitee (confirmed email)
+reset role;
+select pg_temp.act_as('00000000-0000-0000-0000-0000000000a6');
+select lives_ok($$ select public.accept_invitation(current_setting('test.invitation')) $$, 'the invitee accepts');
+reset role;
+select is((select count(*) from public.team_invitations where email = 'newbie@t.test' and revoked_at is not null),
+  1::bigint, 'accepting one invitation revokes the spare');
 
 -- owner
 reset role;
@@ -200,6 +227,9 @@ select throws_ok($$ update public.team_members set role = 'admin'
   where user_id = '00000000-0000-0000-0000-0000000000a1' $$, '23514', null, 'the last owner cannot be demoted');
 select lives_ok($$ select public.create_api_token('00000000-0000-0000-0000-0000000000b1', 'owner ci',
   array['deployments:read'], interval '1 day') $$, 'owner issues a token');
+select throws_ok($$ select public.create_api_token('00000000-0000-0000-0000-0000000000b1', 'long',
+  array['deployments:read'], interval '3000000 months -89999634 days') $$, '23514',
+  'tokens live between 1 hour and 366 days', 'an interval that compares as 366 days but reaches the year 5616 is refused');
 select lives_ok($$ select public.transfer_ownership('00000000-0000-0000-0000-0000000000b1',
   '00000000-0000-0000-0000-0000000000a2') $$, 'owner transfers ownership');
 select is((select count(*) from public.api_tokens where revoked_at is null
@@ -254,6 +284,18 @@ select set_config('request.headers', json_build_object('x-api-token',
 select throws_ok($$ select private.authenticate_api_token() $$, 'PT401', null, 'a bad checksum is a 401');
 select set_config('request.headers', '{}', true);
 
+-- a write-only token, sending PostgREST's PATCH with no filter (an UPDATE that reads no row)
+reset role;
+select set_config('test.token', private.operator_issue_api_token('00000000-0000-0000-0000-0000000000b1', 'w',
+  array['deployments:write'], interval '1 day'), true);
+select set_config('role', 'anon', true), set_config('request.jwt.claims', '{"role": "anon"}', true),
+       set_config('request.headers', json_build_object('x-api-token', current_setting('test.token'))::text, true);
+update public.deployments set status = 'cancelled';
+reset role;
+select set_config('request.headers', '{}', true);
+select is((select count(*) from public.deployments where status = 'cancelled'), 0::bigint,
+  'a token updates only rows it may read: deployments:write alone rewrites nothing');
+
 -- service_role bypasses RLS
 reset role;
 select set_config('role', 'service_role', true);
@@ -269,6 +311,14 @@ select is(
 delete from auth.users where id = '00000000-0000-0000-0000-0000000000a5';
 select is((select count(*) from public.teams where id = '00000000-0000-0000-0000-0000000000b2'), 0::bigint,
   'a team left with nobody is deleted with its owner''s account');
+
+-- billing data outlives no team by accident ---------------------------------------------------------------
+insert into public.subscriptions (team_id, stripe_customer_id, plan, status)
+  values ('00000000-0000-0000-0000-0000000000b1', 'cus_T', 'team', 'active');
+select pg_temp.act_as('00000000-0000-0000-0000-0000000000a1');
+select throws_ok($$ delete from public.teams where id = '00000000-0000-0000-0000-0000000000b1' $$, '23503',
+  'this team has a subscription: it can be deleted once billing has ended the subscription',
+  'a team with a subscription is not deleted until billing ends it');
 
 reset role;
 select * from finish();
