@@ -68,10 +68,15 @@ def timed(argv: list[str], *, cwd: Path, env: dict[str, str]) -> float:
 
 
 def clone(server: DbUrl, template: str, name: str) -> DbUrl:
+    """A copy of template owned by postgres, as postgres's URL (both pushes connect as on Supabase)."""
     with psycopg.connect(server.raw, autocommit=True) as admin:
         admin.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
-        admin.execute(sql.SQL("create database {} template {}").format(sql.Identifier(name), sql.Identifier(template)))
-    return server.with_dbname(name)
+        admin.execute(
+            sql.SQL("create database {} template {} owner postgres").format(
+                sql.Identifier(name), sql.Identifier(template)
+            )
+        )
+    return throwaway.as_postgres(server.with_dbname(name))
 
 
 def applied(url: DbUrl) -> int:
@@ -127,7 +132,7 @@ def main() -> int:
         ratios: dict[str, float] = {}
         results: list[str] = []
         if "empty" in cases:
-            empty = throwaway.fresh_db(server, "bench_empty_template")
+            empty = throwaway.fresh_db(server, "bench_empty_template", owner="postgres")
 
             def on_empty(push: Callable[[DbUrl], float], kind: str) -> Callable[[int], float]:
                 def run(round_: int) -> float:
@@ -150,7 +155,7 @@ def main() -> int:
 
         if "one" in cases:
             # A database with N applied, pushed once by us (so our ledger is there, as after any earlier push).
-            full = throwaway.fresh_db(server, "bench_full_template")
+            full = throwaway.as_postgres(throwaway.fresh_db(server, "bench_full_template", owner="postgres"))
             our_push(full)
             extra = migration(project, args.migrations)
 
@@ -177,7 +182,8 @@ def main() -> int:
 
         if "status" in cases:
             envs = {
-                name: throwaway.fresh_db(server, f"bench_env_{name}") for name in ("local", "staging", "production")
+                name: throwaway.as_postgres(throwaway.fresh_db(server, f"bench_env_{name}", owner="postgres"))
+                for name in ("local", "staging", "production")
             }
             for name, url in envs.items():
                 raw_push(url)

@@ -39,11 +39,17 @@ def as_postgres(url: DbUrl) -> DbUrl:
     return DbUrl.parse(f"postgresql://postgres:{LOCAL_PASSWORD}@{parts['host']}:{parts['port']}/{parts['dbname']}")
 
 
-def fresh_db(server: DbUrl, name: str, *, compat: bool = True) -> DbUrl:
-    """An empty database `name` (dropped first if it exists), with Supabase's base schema unless compat=False."""
+def fresh_db(server: DbUrl, name: str, *, compat: bool = True, owner: str | None = None) -> DbUrl:
+    """An empty database `name` (dropped first if it exists), with Supabase's base schema unless compat=False.
+
+    owner="postgres" makes it postgres's, as a Supabase project's database is (see as_postgres()).
+    """
+    create = sql.SQL("create database {}").format(sql.Identifier(name))
+    if owner:
+        create += sql.SQL(" owner {}").format(sql.Identifier(owner))
     with psycopg.connect(server.raw, autocommit=True) as admin:
         admin.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
-        admin.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+        admin.execute(create)
     url = server.with_dbname(name)
     if compat:
         with psycopg.connect(url.raw, autocommit=True) as conn:
