@@ -60,6 +60,15 @@ def test_rows_from_before_the_fixes_are_brought_under_the_new_rules(db_url: DbUr
                 "update public.team_invitations set created_at = '2026-10-20 12:00+00',"
                 " expires_at = '2026-10-20 12:00+00'::timestamptz + interval '30 days' where email = 'ny@vision.test'"
             )
+        # Addresses over 254 characters, which create_invitation took until 20261126001200: one pending, one
+        # accepted.
+        conn.execute(
+            "insert into public.team_invitations (team_id, email, token_hash, invited_by, accepted_at)"
+            " select %s, repeat(g, 299) || '@vision.test', extensions.digest(g, 'sha256'), %s,"
+            "  case when g = 'y' then now() end"
+            " from unnest(array['x', 'y']) g",
+            (world.TEAM, world.ADMIN),
+        )
         ny = conn.execute("select expires_at - created_at from public.team_invitations where email = 'ny@vision.test'")
         assert ny.fetchone() == (timedelta(days=30, hours=1),)
 
@@ -75,9 +84,16 @@ def test_rows_from_before_the_fixes_are_brought_under_the_new_rules(db_url: DbUr
         assert states[world.EMAILS[world.VIEWER]][1] is True  # a spare: she is already in the team
         assert states["late@vision.test"][1] is True  # its sender is a member now, no longer an admin
         assert states["invitee@vision.test"][1] is False  # a good one stays good
+        long = conn.execute(
+            "select left(email, 1), length(email), accepted_at is not null, revoked_at is not null"
+            " from public.team_invitations where length(email) > 254 order by 1"
+        )
+        # None is cut or deleted: the pending one is void, the history stays as it was.
+        assert long.fetchall() == [("x", 311, False, True), ("y", 311, True, False)]
         unchecked = conn.execute(
             "select conname from pg_constraint where conname in"
-            " ('api_tokens_lifetime', 'team_invitations_lifetime', 'subscriptions_team_id_fkey') and not convalidated"
+            "  ('api_tokens_lifetime', 'team_invitations_lifetime', 'subscriptions_team_id_fkey',"
+            " 'team_invitations_email_length') and not convalidated"
         )
         assert unchecked.fetchall() == []
         with pytest.raises(psycopg.errors.ForeignKeyViolation):

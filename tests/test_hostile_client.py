@@ -830,3 +830,162 @@ def test_deleting_the_last_members_account_keeps_a_billed_team_for_the_operator(
         {"t": world.OTHER_TEAM},
     )
     assert kept.fetchone() == (1, 1, 1, 0)
+
+
+# A second red team's findings (R1-R4): bounds on invitations, sign-up names, shared items ------------------
+def deletes(api: psycopg.Connection, who: Identity, statement: str, params: tuple[object, ...] = ()) -> int:
+    """How many rows one DELETE request removes (rolled back)."""
+    with request(api, who, method="DELETE") as c:
+        return c.execute(statement, params).rowcount
+
+
+WITHDRAW = "delete from public.team_invitations where id = %s"
+
+
+def invitation_id(owner_conn: psycopg.Connection, secret: object) -> uuid.UUID:
+    row = owner_conn.execute(
+        "select id from public.team_invitations where token_hash = extensions.digest(%s, 'sha256')", (secret,)
+    ).fetchone()
+    return row[0]
+
+
+def test_only_pending_invitations_are_withdrawn_and_owner_ones_only_by_owners(
+    api: psycopg.Connection, owner_conn: psycopg.Connection
+) -> None:
+    heir = invitation_id(
+        owner_conn,
+        call(api, me("owner"), "select public.create_invitation(%s, 'heir@vision.test', 'owner')", (world.TEAM,)),
+    )
+    accepted, spare = invite_newcomer(api), invite_newcomer(api)
+    call(api, NEWCOMER, ACCEPT, (accepted,))  # the spare is now revoked
+    accepted, spare = invitation_id(owner_conn, accepted), invitation_id(owner_conn, spare)
+    # world.INVITATION, sent by the admin, has expired: still pending, and clutter an admin clears.
+    owner_conn.execute(
+        "update public.team_invitations set created_at = now() - interval '2 days',"
+        " expires_at = now() - interval '1 day' where id = %s",
+        (world.INVITATION,),
+    )
+    assert deletes(api, me("admin"), WITHDRAW, (heir,)) == 0  # only owners send, and withdraw, owner invitations
+    assert deletes(api, me("owner"), WITHDRAW, (heir,)) == 1
+    for history in (accepted, spare):  # what admins are told to read stays, for owners too
+        assert deletes(api, me("admin"), WITHDRAW, (history,)) == 0
+        assert deletes(api, me("owner"), WITHDRAW, (history,)) == 0
+    assert deletes(api, me("admin"), WITHDRAW, (world.INVITATION,)) == 1
+    assert deletes(api, me("member"), WITHDRAW, (world.INVITATION,)) == 0
+
+
+def test_an_invitation_address_has_at_most_254_characters(
+    api: psycopg.Connection, owner_conn: psycopg.Connection
+) -> None:
+    invite = "select public.create_invitation(%s, %s)"
+    domain = "@vision.test"
+    longest = "a" * (254 - len(domain)) + domain
+    assert str(call(api, me("admin"), invite, (world.TEAM, longest))).startswith("inv_")
+    for address in ("a" + longest, "a" * 3000 + domain, "é" * (255 - len(domain)) + domain):
+        assert refusal(api, me("admin"), invite, (world.TEAM, address)) == (
+            "22023",
+            "an email address has at most 254 characters",
+        )
+    # The table holds it too, for rows written any way (the operator's, an import's), and every row holds it.
+    with pytest.raises(psycopg.errors.CheckViolation, match="team_invitations_email_length"):
+        owner_conn.execute(
+            "insert into public.team_invitations (team_id, email, token_hash) values (%s, %s, %s)",
+            (world.TEAM, "a" + longest, b"\x01" * 32),
+        )
+    validated = owner_conn.execute(
+        "select convalidated from pg_constraint where conname = 'team_invitations_email_length'"
+    ).fetchone()
+    assert validated == (True,)
+
+
+def seed_invitations(owner_conn: psycopg.Connection, pending: int) -> None:
+    """Invitations to TEAM, written as the operator would: `pending` that count, and three that do not."""
+    owner_conn.execute(
+        "insert into public.team_invitations (team_id, email, token_hash, invited_by, created_at, expires_at,"
+        " accepted_at, revoked_at)"
+        " select %(team)s, 'seed' || g || '@vision.test', extensions.digest('seed' || g, 'sha256'), %(admin)s,"
+        "  case when g = -3 then now() - interval '2 days' else now() end,"
+        "  case when g = -3 then now() - interval '1 day' else now() + interval '7 days' end,"
+        "  case when g = -2 then now() end, case when g = -1 then now() end"
+        " from generate_series(-3, %(pending)s) g where g <> 0",
+        {"team": world.TEAM, "admin": world.ADMIN, "pending": pending},
+    )
+
+
+def test_a_team_has_at_most_500_pending_invitations(api: psycopg.Connection, owner_conn: psycopg.Connection) -> None:
+    invite = "select public.create_invitation(%s, 'more@vision.test')"
+    seed_invitations(owner_conn, 498)  # and world.INVITATION: 499 pending; expired, accepted, revoked ones do not count
+    last = call(api, me("admin"), invite, (world.TEAM,))
+    assert refusal(api, me("owner"), invite, (world.TEAM,)) == (
+        "23514",
+        "a team has at most 500 pending invitations: withdraw some, or wait until they expire",
+    )
+    call(api, me("admin"), WITHDRAW, (world.INVITATION,))
+    call(api, me("owner"), invite, (world.TEAM,))  # room for one again
+    assert str(call(api, me("outsider"), invite, (world.OTHER_TEAM,))).startswith("inv_")  # per team
+    assert str(last).startswith("inv_")
+
+
+def test_two_admins_sending_the_500th_invitation_at_once_do_not_make_501(
+    app_url: DbUrl, api: psycopg.Connection, owner_conn: psycopg.Connection
+) -> None:
+    invite = "select public.create_invitation(%s, 'more@vision.test')"
+    seed_invitations(owner_conn, 498)
+    with psycopg.connect(authenticator_url(app_url).raw, autocommit=True) as first:
+        with first.transaction():  # the 500th, not yet committed
+            first.execute(
+                "select set_config('role', 'authenticated', true), set_config('request.jwt.claims', %s, true)",
+                (json.dumps(me("admin").claims()),),
+            )
+            first.execute(invite, (world.TEAM,))
+            with request(api, me("owner"), method="POST") as c:  # the other waits for it, rather than count 499
+                c.execute("set local lock_timeout = '200ms'")
+                with pytest.raises(psycopg.errors.LockNotAvailable):
+                    with c.transaction():
+                        c.execute(invite, (world.TEAM,))
+    assert refusal(api, me("owner"), invite, (world.TEAM,))[0] == "23514"
+
+
+@pytest.mark.parametrize(
+    ("metadata", "email", "display_name"),
+    [
+        ({"display_name": "é" * 150}, "long-name@vision.test", "é" * 100),  # characters, not bytes
+        ({}, "l" * 120 + "@vision.test", "l" * 100),  # the local part, when there is no name
+        ({"display_name": "Ada"}, "ada@vision.test", "Ada"),
+        ({"display_name": ""}, "empty@vision.test", ""),  # empty and blank names as before
+        ({"display_name": "   "}, "blank@vision.test", "   "),
+    ],
+    ids=["long-name", "long-local-part", "short-name", "empty-name", "blank-name"],
+)
+def test_a_sign_up_always_makes_its_profile(
+    owner_conn: psycopg.Connection, metadata: dict[str, str], email: str, display_name: str
+) -> None:
+    account = world.uid(960)
+    owner_conn.execute(  # as Supabase Auth's sign-up inserts the user
+        "insert into auth.users (id, aud, role, email, raw_user_meta_data) values (%s, 'authenticated',"
+        " 'authenticated', %s, %s::jsonb)",
+        (account, email, json.dumps(metadata)),
+    )
+    profile = owner_conn.execute("select display_name from public.profiles where id = %s", (account,))
+    assert profile.fetchone() == (display_name,)
+
+
+def test_admins_delete_items_shared_into_the_team_even_when_their_owner_has_left(
+    api: psycopg.Connection, owner_conn: psycopg.Connection
+) -> None:
+    # OTHER_MEMBER shared GENERATION and MODEL with the team. They take MODEL back, then leave the team.
+    other = user("other", world.OTHER_MEMBER, world.EMAILS[world.OTHER_MEMBER])
+    call(api, other, "select public.share_model_3d(%s, null)", (world.MODEL,))
+    call(api, other, REMOVE_NEWCOMER, (world.TEAM, world.OTHER_MEMBER))
+    # The admin may delete the generation its owner left in the team (rolled back: the team takes it below).
+    assert deletes(api, me("admin"), "delete from public.ai_generations where id = %s", (world.GENERATION,)) == 1
+    assert deletes(api, me("admin"), "delete from public.models_3d where id = %s", (world.MODEL,)) == 0
+    # Deleting the team (once billing has ended it) deletes what is shared into it, and nothing taken back.
+    owner_conn.execute("delete from public.subscriptions where team_id = %s", (world.TEAM,))
+    call(api, me("owner"), "delete from public.teams where id = %s", (world.TEAM,))
+    remaining = owner_conn.execute(
+        "select (select count(*) from public.ai_generations where id = %s),"
+        " (select count(*) from public.models_3d where id = %s and team_id is null)",
+        (world.GENERATION, world.MODEL),
+    )
+    assert remaining.fetchone() == (0, 1)

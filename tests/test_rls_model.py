@@ -90,6 +90,7 @@ STEPS = (
     "auth_confirms_an_email",
     "invite",  # invitations are revoked by many other steps: walk them often
     "accept",
+    "withdraw",
     "token_rewrites_everything",
 )
 TABLES = CONTENT
@@ -934,6 +935,24 @@ class Crowd(RuleBasedStateMachine):
             key = f"invitation {len(self.invitation_secrets)}"
             self.invitation_secrets[key] = str(secret)
             model.invitations[key] = Invitation(invitation_id, team, email, role, me)  # type: ignore[arg-type]
+
+    def withdraw(self, data: st.DataObject) -> None:
+        """Delete an invitation: a pending one (expired or not), an owner invitation only by an owner."""
+        model = self.model
+        key = self.pick(data, list(model.invitations), list(self.invitation_secrets), "invitation")
+        invitation = model.invitations.get(key)
+        actor = self.draw_actor(data, invitation.team if invitation else None, ADMIN)
+        me = self.user_of(actor)
+        allowed = (
+            invitation is not None
+            and invitation.pending
+            and me is not None
+            and model.rank(invitation.team, me) >= (OWNER if invitation.role == "owner" else ADMIN)
+        )
+        invitation_id = invitation.id if invitation else NOWHERE
+        self.attempt(actor, allowed, "delete from public.team_invitations where id = %s", (invitation_id,), dml=True)
+        if allowed:
+            del model.invitations[key]
 
     def accept(self, data: st.DataObject) -> None:
         model = self.model

@@ -4,7 +4,7 @@ begin;
 create extension if not exists pgtap with schema extensions;
 set local search_path = public, extensions;
 
-select plan(75);
+select plan(80);
 
 -- Structure ---------------------------------------------------------------------
 select is(
@@ -122,6 +122,11 @@ insert into auth.users (id, email, aud, role, email_confirmed_at) values
 
 select is((select count(*) from public.profiles where email like '%@t.test'), 6::bigint,
   'a profile is created for each auth user');
+insert into auth.users (id, email, aud, role, raw_user_meta_data) values
+  ('00000000-0000-0000-0000-0000000000a7', 'long@t.test', 'authenticated', 'authenticated',
+   json_build_object('display_name', repeat('é', 150))::jsonb);
+select is((select display_name from public.profiles where id = '00000000-0000-0000-0000-0000000000a7'),
+  repeat('é', 100), 'a sign-up with a long display name works: the profile keeps its first 100 characters');
 
 insert into public.teams (id, name, created_by) values
   ('00000000-0000-0000-0000-0000000000b1', 'team one', '00000000-0000-0000-0000-0000000000a1'),
@@ -206,6 +211,9 @@ select throws_ok($$ select public.create_invitation('00000000-0000-0000-0000-000
 select throws_ok($$ insert into public.projects (id, team_id, name)
   values ('00000000-0000-0000-0000-0000000000c2', '00000000-0000-0000-0000-0000000000b1', 'p3') $$,
   '42501', null, 'admin cannot choose a project''s id (nor learn another team''s)');
+select throws_ok($$ select public.create_invitation('00000000-0000-0000-0000-0000000000b1',
+  repeat('a', 248) || '@t.test') $$, '22023', 'an email address has at most 254 characters',
+  'an invitation''s address has at most 254 characters');
 select set_config('test.invitation', public.create_invitation('00000000-0000-0000-0000-0000000000b1',
   'newbie@t.test'), true), set_config('test.spare', public.create_invitation('00000000-0000-0000-0000-0000000000b1',
   'newbie@t.test'), true);
@@ -217,10 +225,23 @@ select lives_ok($$ select public.accept_invitation(current_setting('test.invitat
 reset role;
 select is((select count(*) from public.team_invitations where email = 'newbie@t.test' and revoked_at is not null),
   1::bigint, 'accepting one invitation revokes the spare');
+select pg_temp.act_as('00000000-0000-0000-0000-0000000000a2');
+select is_empty($$ delete from public.team_invitations where email = 'newbie@t.test' returning id $$,
+  'admins withdraw no accepted or revoked invitation: the history stays');
 
 -- owner
 reset role;
 select pg_temp.act_as('00000000-0000-0000-0000-0000000000a1');
+select set_config('test.heir', public.create_invitation('00000000-0000-0000-0000-0000000000b1', 'heir@t.test',
+  'owner'), true);
+reset role;
+select pg_temp.act_as('00000000-0000-0000-0000-0000000000a2');
+select is_empty($$ delete from public.team_invitations where role = 'owner' returning id $$,
+  'an admin cannot withdraw an owner invitation');
+reset role;
+select pg_temp.act_as('00000000-0000-0000-0000-0000000000a1');
+select isnt_empty($$ delete from public.team_invitations where role = 'owner' returning id $$,
+  'an owner withdraws an owner invitation');
 select throws_ok($$ delete from public.team_members
   where user_id = '00000000-0000-0000-0000-0000000000a1' $$, '23514', null, 'the last owner cannot leave');
 select throws_ok($$ update public.team_members set role = 'admin'
