@@ -202,3 +202,39 @@ def test_a_failing_file_the_cli_commits_in_parts_names_what_stays(
     assert [exists(db_url, t) for t in stays + gone] == [True] * len(stays) + [False] * len(gone)  # the CLI's way
     assert "nothing was applied" not in ran.output
     assert f"commits on its own, so {len(stays)} of its statements before the failure stay applied" in ran.output
+
+
+def test_the_shipped_migrations_pushed_by_the_raw_cli_are_backfilled_not_called_edited(
+    project_dir: ProjectDir, db_url: DbUrl
+) -> None:
+    for file in sorted((REPO / "supabase" / "migrations").glob("*.sql")):
+        (project_dir.migrations / file.name).write_text(file.read_text())
+    project_dir.set_env("local", SUPABASE_DB_URL=db_url.raw)
+    assert raw_supabase(project_dir, "db", "push", "--yes", url=db_url).returncode == 0
+    ran = run_invoke(project_dir, "db.push", "--skip-lint")
+    assert ran.returncode == 0, ran.output
+    assert "up to date" in ran.stdout
+    with psycopg.connect(db_url.raw) as conn:
+        ways = conn.execute("select how, count(*) from supadeploy.migration_checksums group by 1").fetchall()
+    assert ways == [("backfill", len(list(project_dir.migrations.glob("*.sql"))))]
+
+
+def test_a_failed_push_records_what_it_applied_and_the_fixed_file_goes_on(
+    project_dir: ProjectDir, db_url: DbUrl
+) -> None:
+    project_dir.set_env("local", SUPABASE_DB_URL=db_url.raw)
+    project_dir.add_migration(
+        "20240101000000",
+        "with_function",
+        rls_table("first") + "create function public.one() returns int language sql as $$ select 1 $$;\n",
+    )
+    project_dir.add_migration("20240102000000", "fails", "select 1/0;\n")
+    failed = run_invoke(project_dir, "db.push", "--skip-lint")
+    assert failed.returncode == 1
+    with psycopg.connect(db_url.raw) as conn:
+        recorded = conn.execute("select version, how from supadeploy.migration_checksums").fetchall()
+    assert recorded == [("20240101000000", "push")]
+    (project_dir.migrations / "20240102000000_fails.sql").write_text("select 1;\n")
+    fixed = run_invoke(project_dir, "db.push", "--skip-lint")
+    assert fixed.returncode == 0, fixed.output
+    assert "applied 1 migration(s)" in fixed.stdout

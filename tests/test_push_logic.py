@@ -282,6 +282,23 @@ def test_limits_come_from_settings_and_timeouts_only_on_protected_targets(tmp_pa
             "create function f() returns int language sql as $$ select 2 $$;",
             False,
         ),
+        # the same statement at another offset: every position field is left out (arg_location, IN lists...)
+        (
+            ["create function f() returns int language sql as $$ select 1 $$", "select 1 where 1 in (1, 2)"],
+            "-- shifts every offset\n\ncreate function f()\n  returns int language sql as $$ select 1 $$;\n"
+            "select 1 where 1 in (1,2);\nnotify ch, 'x';",
+            False,  # one more statement
+        ),
+        (
+            [
+                "create function f() returns int language sql as $$ select 1 $$",
+                "select 1 where 1 in (1, 2)",
+                "notify c, 'x'",
+            ],
+            "-- shifts every offset\n\ncreate function f()\n  returns int language sql as $$ select 1 $$;\n"
+            "select 1 where 1 in (1,2);\nnotify c,   'x';",
+            True,
+        ),
         ([], "", True),  # an empty file: the CLI records no statement
         ([], "-- only a comment\n", True),
         ([], "select 1;", False),

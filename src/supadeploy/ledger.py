@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,7 +15,6 @@ from supadeploy.migrations import MigrationFile
 
 LEDGER_SQL = "supadeploy_ledger.sql"
 # Where a node sits in the text: not part of what a statement says.
-_POSITIONS = frozenset({"location", "stmt_location", "stmt_len"})
 
 
 def exists(conn: psycopg.Connection) -> bool:
@@ -71,14 +71,31 @@ def _tree(sql_text: str) -> object | None:
         tree = json.loads(parser.parse_sql_json(sql_text))
     except parser.ParseError:
         return None
-    return _without_positions(tree.get("stmts", []))
+    return _without_positions(tree.get("stmts", []), _positions())
 
 
-def _without_positions(node: object) -> object:
+@functools.cache
+def _positions() -> frozenset[str]:
+    """Every field of PostgreSQL's parse nodes that holds a byte offset in the text (a ParseLoc), and stmt_len.
+
+    Read from pglast's node definitions, so that a field a newer parser adds (arg_location, rexpr_list_start,
+    payload_location ...) never makes two texts that say the same thing at other offsets differ.
+    """
+    from pglast import ast
+
+    found = {"stmt_len"}
+    for node in vars(ast).values():
+        slots = getattr(node, "__slots__", None)
+        if isinstance(slots, dict):
+            found.update(name for name, kind in slots.items() if getattr(kind, "c_type", kind) == "ParseLoc")
+    return frozenset(found)
+
+
+def _without_positions(node: object, positions: frozenset[str]) -> object:
     if isinstance(node, dict):
-        return {k: _without_positions(v) for k, v in node.items() if k not in _POSITIONS}
+        return {k: _without_positions(v, positions) for k, v in node.items() if k not in positions}
     if isinstance(node, list):
-        return [_without_positions(v) for v in node]
+        return [_without_positions(v, positions) for v in node]
     return node
 
 

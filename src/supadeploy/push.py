@@ -26,7 +26,15 @@ from supadeploy import ledger
 from supadeploy.database import AppliedMigration, applied_migrations, connect, hold_history, push_lock
 from supadeploy.dburl import DbUrl
 from supadeploy.environments import Environment
-from supadeploy.errors import ConfigError, HistoryConflict, InvalidIndexLeft, LintFailed, MigrationFileError, PushFailed
+from supadeploy.errors import (
+    ConfigError,
+    HistoryConflict,
+    InvalidIndexLeft,
+    LintFailed,
+    MigrationFileError,
+    PushFailed,
+    SupadeployError,
+)
 from supadeploy.migrations import MigrationFile, discover, version_key
 from supadeploy.pgtools import LineSink, discard
 from supadeploy.project import Project
@@ -307,11 +315,30 @@ def push(
         try:
             applied_files = _cli_push(run, on_line)
         except PushFailed as failure:
+            _record_what_applied(run, failure)
             raise what_stays(failure, run.files) from None
-        conn = run.connection
-        now_applied = {m.version for m in applied_migrations(conn)}
-        ledger.record(conn, [f for f in plan.pending if f.version in now_applied], "push")
+        _record_applied(run)
     return PushResult(plan, applied_files, run.warnings)
+
+
+def _record_applied(run: _Push) -> None:
+    """Record the checksums of the pending files the history now holds."""
+    conn = run.connection
+    now_applied = {m.version for m in applied_migrations(conn)}
+    ledger.record(conn, [f for f in run.plan.pending if f.version in now_applied], "push")
+
+
+def _record_what_applied(run: _Push, failure: PushFailed) -> None:
+    """After a failure, record what the push applied before it, if the connection still can.
+
+    Otherwise the next push backfills them from the CLI's recorded statements.
+    """
+    if not failure.applied:
+        return
+    try:
+        _record_applied(run)
+    except (psycopg.Error, SupadeployError):
+        pass
 
 
 def _cli_push(run: _Push, on_line: LineSink) -> tuple[str, ...]:
