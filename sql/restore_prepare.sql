@@ -47,9 +47,10 @@ begin
         and t.typtype in ('e', 'd', 'r', 'c')
         and (t.typtype <> 'c' or (select relkind from pg_class where oid = t.typrelid) = 'c')
     )
+    -- Not an extension's member ('e'), nor what goes with its owner ('i': an identity column's sequence).
     select statement from found f
     where not exists (
-      select from pg_depend e where e.classid = f.classid and e.objid = f.oid and e.deptype = 'e'
+      select from pg_depend e where e.classid = f.classid and e.objid = f.oid and e.deptype in ('e', 'i')
     )
   loop
     execute target.statement;

@@ -218,11 +218,14 @@ def test_backup_change_restore_gives_back_exactly_the_backup_point_on_the_shippe
     assert made.returncode == 0, made.output
     (dump,) = bk.glob("staging-*.dump")
 
-    # A later migration (a table, a function, a changed policy and grant), a hand edit, data written since.
+    # A later migration (tables, one with an identity column, a function, a changed policy and grant), a hand
+    # edit, data written since.
     project_dir.add_migration(
         "20991231000000",
         "regret",
         rls_table("public.regret", "id bigint primary key")
+        + "\ncreate table public.gadgets (id bigint generated always as identity primary key);"
+        + "\nalter table public.gadgets enable row level security;"
         + "\ncreate schema reporting;\ncreate function reporting.f() returns int language sql as $$ select 1 $$;"
         + '\ndrop policy "teams: members read" on public.teams;'
         + '\ncreate policy "teams: members read" on public.teams for select to authenticated using (true);'
