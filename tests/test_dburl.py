@@ -114,12 +114,15 @@ def test_a_password_with_a_url_special_character_never_shows(char: str) -> None:
         "postgresql://u:Zx9%SECRET-pw@h/db",
         "postgresql://u:Zx9 SECRET-pw@h/db",
         "postgresql://postgres:5432/SECRET-pw@h/db",
+        "postgresql://u:Zx9%cdSECRET-pw@h/db",  # %cd decodes to a byte that is no UTF-8
+        "postgresql://u:Zx9%ffSECRET%cd-pw@h/db",
     ],
 )
 def test_what_libpq_refuses_is_refused_without_any_piece_of_the_value(raw: str) -> None:
     with pytest.raises(ConfigError) as caught:
         DbUrl.parse(raw)
-    assert "Zx9" not in str(caught.value) and "SECRET" not in str(caught.value)
+    shown = str(caught.value)
+    assert "Zx9" not in shown and "SECRET" not in shown and "0xcd" not in shown and "0xff" not in shown
 
 
 def test_the_local_password_postgres_is_masked_only_where_it_stands() -> None:

@@ -238,3 +238,12 @@ def test_a_failed_push_records_what_it_applied_and_the_fixed_file_goes_on(
     fixed = run_invoke(project_dir, "db.push", "--skip-lint")
     assert fixed.returncode == 0, fixed.output
     assert "applied 1 migration(s)" in fixed.stdout
+
+
+@pytest.mark.parametrize("folder", ["/proc/no-such-folder", "a-file"])
+def test_a_backup_folder_that_cannot_be_made_is_one_line(project_dir: ProjectDir, db_url: DbUrl, folder: str) -> None:
+    project_dir.set_env("local", SUPABASE_DB_URL=db_url.raw)
+    (project_dir.root / "a-file").write_text("not a folder\n")
+    ran = run_invoke(project_dir, "db.backup", "--backup-dir", folder)
+    assert ran.returncode == 1
+    assert_one_line_error(ran.output, "cannot create the backup folder")

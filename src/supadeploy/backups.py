@@ -235,7 +235,12 @@ def backup(
 ) -> Manifest:
     """Dump the environment's own schemas, verify the archive, and keep it under a name no other backup has."""
     target = backup_dir(project, env, folder)
-    target.mkdir(parents=True, exist_ok=True)
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BackupError(f"cannot create the backup folder {target}: {exc.strerror or exc}") from None
+    if not os.access(target, os.W_OK | os.X_OK):
+        raise BackupError(f"cannot write backups into {target}: permission denied")
     sweep_partials(target)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     with connect(env.url) as conn:

@@ -56,6 +56,10 @@ class DbUrl:
             raise ConfigError(f"{what} must start with postgresql:// (got a value that does not)")
         try:
             params = {k: v for k, v in conninfo_to_dict(text).items() if v is not None}
+        except UnicodeDecodeError:  # a %-escape that decodes to bytes that are no UTF-8: nothing of it is shown
+            raise ConfigError(
+                f"{what} has a %-escape that is not UTF-8 text (a password with a bare %?): {_UNESCAPED}"
+            ) from None
         except ProgrammingError as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreadable"
             hint = f"; {_UNESCAPED}" if scheme else ""
