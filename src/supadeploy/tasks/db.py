@@ -309,7 +309,7 @@ def backup(c: Context, env: str = "local", backup_dir: str = "") -> None:
 )
 @reports_errors
 def restore(c: Context, from_: str, env: str = "local", yes: bool = False) -> None:
-    """Restore a backup into an environment (pg_restore --clean --if-exists, one transaction)."""
+    """Give back a backup's point in time: the environment's own schemas dropped and restored, in one transaction."""
     from supadeploy.backups import restore as load_dump
     from supadeploy.environments import confirm_restore
 
@@ -323,7 +323,8 @@ def restore(c: Context, from_: str, env: str = "local", yes: bool = False) -> No
 @task(
     help={
         "env": ENV_HELP,
-        "scratch_url": "Server for the scratch database (default $SUPADEPLOY_SCRATCH_URL, else local's server).",
+        "scratch_url": "Server for the scratch database (default $SUPADEPLOY_SCRATCH_URL, else the Docker-free "
+        "cluster's shadow when the target is that local database, else local's server).",
         "json": "Print JSON instead of text.",
     }
 )

@@ -59,7 +59,8 @@ def _progress(line: str) -> None:
         "json": "Print the plan as JSON on stdout (waves, targets, refusals, drift, each wave job's matrix).",
         "matrix": "Print only the workflow's outputs (waves=N, wave<N>=<JSON>) from the file; no database is read.",
         "drift": "Compare each target's schema with what its applied files build (--no-drift skips it).",
-        "scratch_url": "Server for drift's scratch databases (default $SUPADEPLOY_SCRATCH_URL, else local's server).",
+        "scratch_url": "Server for drift's scratch databases (default $SUPADEPLOY_SCRATCH_URL, else the Docker-free "
+        "cluster's shadow when local is that cluster, else local's server).",
     }
 )
 @reports_errors

@@ -89,16 +89,16 @@ def status(c: Context, json: bool = False) -> None:
         out.print(f"detail:  {report.detail}")
 
 
-@task(help={"yes": "Do not ask before deleting the local database's data."})
+@task(help={"yes": "Do not ask before deleting the local server's data (every database on it)."})
 @reports_errors
 def reset(c: Context, yes: bool = False) -> None:
-    """Throw away the local database's data and start it fresh (Supabase's base schema, no migrations)."""
+    """Throw away the local server's data, every database on it, and start fresh (Supabase's base schema only)."""
     from supadeploy import local_backend
     from supadeploy.environments import confirm_wipe
 
     proj = project()
     local_env = environment(proj, "local")
-    confirm_wipe(local_env, action="delete all local data", yes=yes, interactive=interactive())
+    confirm_wipe(local_env, action="delete every database on the local server", yes=yes, interactive=interactive())
     backend = local_backend.recorded_backend(proj)
     if backend == "docker":
         supabase = cli(proj)
