@@ -160,6 +160,20 @@ def test_db_new_creates_a_timestamped_file(project_dir: ProjectDir) -> None:
     assert f"created supabase/migrations/{created.name}" in ran.stdout
 
 
+def test_db_new_comes_after_a_file_from_a_clock_ahead_of_this_one(project_dir: ProjectDir, db_url: DbUrl) -> None:
+    project_dir.set_env("local", SUPABASE_DB_URL=db_url.raw)
+    project_dir.add_migration("29991231235959", "from_the_future", rls_table("a"))
+    assert run_invoke(project_dir, "db.push").returncode == 0
+    ran = run_invoke(project_dir, "db.new", "add_b")
+    assert ran.returncode == 0, ran.output
+    (created,) = project_dir.migrations.glob("*_add_b.sql")
+    assert created.name == "30000101000000_add_b.sql"
+    assert f"created supabase/migrations/{created.name}" in ran.stdout
+    created.write_text(rls_table("b"))
+    pushed = run_invoke(project_dir, "db.push")  # not refused as older than the newest applied file
+    assert pushed.returncode == 0, pushed.output
+
+
 def test_db_reset_rebuilds_local(project_dir: ProjectDir, deployer_url: DbUrl, pg_server: object) -> None:
     project_dir.set_env("local", SUPABASE_DB_URL=deployer_url.raw)
     project_dir.add_migration("20240101000000", "create_a", rls_table("a", "id int"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from supadeploy import ledger
@@ -10,7 +11,7 @@ from supadeploy.database import push_lock
 from supadeploy.environments import Environment
 from supadeploy.errors import ConfigError
 from supadeploy.local_backend import recorded_backend, recreate_database, run_docker, setup_sql
-from supadeploy.migrations import check_name, discover
+from supadeploy.migrations import check_name, discover, version_key
 from supadeploy.pgtools import LineSink, discard
 from supadeploy.project import Project
 from supadeploy.push import Limits, PushResult, push, refuse_transaction_pooler
@@ -20,10 +21,33 @@ REPAIR_STATUSES = ("applied", "reverted")
 
 
 def new_migration(project: Project, cli: SupabaseCli, name: str) -> Path:
-    """Create supabase/migrations/<timestamp>_<name>.sql through the CLI."""
+    """Create supabase/migrations/<timestamp>_<name>.sql through the CLI, after every file already there.
+
+    The CLI takes the version from this machine's clock. When that is not newer than the newest file (a
+    clock behind a teammate's, files from another time zone), the file is renamed to the second after the
+    newest: otherwise the next push would refuse it as out of order.
+    """
     check_name(name)
-    discover(project.migrations_dir)
-    return cli.migration_new(name)
+    newest = max((f.version for f in discover(project.migrations_dir)), key=version_key, default=None)
+    path = cli.migration_new(name)
+    version = path.name.split("_", 1)[0]
+    if newest is None or version_key(version) > version_key(newest) or not _is_timestamp(newest):
+        return path
+    after = datetime.strptime(newest, _TIMESTAMP) + timedelta(seconds=1)
+    moved = path.with_name(f"{after.strftime(_TIMESTAMP)}_{path.name.split('_', 1)[1]}")
+    path.rename(moved)
+    return moved
+
+
+_TIMESTAMP = "%Y%m%d%H%M%S"
+
+
+def _is_timestamp(version: str) -> bool:
+    try:
+        datetime.strptime(version, _TIMESTAMP)
+    except ValueError:
+        return False
+    return True
 
 
 def reset(project: Project, env: Environment, cli: SupabaseCli, *, on_line: LineSink = discard) -> PushResult | None:

@@ -35,7 +35,7 @@ ENV_HELP = "Environment: local (default), staging, production or any NAME with a
 @task(help={"name": "Migration name: lowercase letters, digits and _ (e.g. add_teams)."})
 @reports_errors
 def new(c: Context, name: str) -> None:
-    """Create supabase/migrations/<timestamp>_<name>.sql (wraps `supabase migration new`)."""
+    """Create supabase/migrations/<timestamp>_<name>.sql after the newest file (wraps `supabase migration new`)."""
     from supadeploy.maintenance import new_migration
 
     proj = project()
