@@ -70,6 +70,14 @@ def test_a_port_taken_by_another_server_is_refused(scratch_root: Path, pg_server
     cluster = LocalCluster(root=scratch_root, port=pg_server.url.port, durable=False)
     with pytest.raises(LocalBackendError, match=f"port {pg_server.url.port} is already in use"):
         cluster.start()
+    # The next start, on a free port, finishes setting up the cluster the failed one made.
+    again = LocalCluster(root=scratch_root, port=free_port(), durable=False)
+    try:
+        assert again.start() is True
+        with psycopg.connect(again.url.raw) as conn:  # postgres, with the local password
+            assert conn.execute("select to_regclass('auth.users') is not null").fetchone() == (True,)
+    finally:
+        again.stop()
 
 
 def test_password_auth_is_enforced_over_tcp(pg_server: Server) -> None:

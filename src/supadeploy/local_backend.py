@@ -85,6 +85,9 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+SETUP_DONE_FILE = "setup.done"  # written once a new cluster has its passwords and fresh_sql
+
+
 @dataclass(frozen=True)
 class LocalCluster:
     """A PostgreSQL cluster in a folder of the project, run as the postgres user when we are root."""
@@ -261,6 +264,8 @@ class LocalCluster:
             self._check_layout()
             if self.is_running():
                 return False
+        # A start that failed after initdb (a port in use, a killed task) left a cluster never set up.
+        set_up = (self.root / SETUP_DONE_FILE).exists()
         if port_in_use(self.port):
             raise LocalBackendError(
                 f"port {self.port} is already in use by another process: stop it or set {LOCAL_PORT_VARIABLE}"
@@ -271,11 +276,12 @@ class LocalCluster:
             raise LocalBackendError(f"the local cluster did not start: {' | '.join(tail) or done.stderr.strip()}")
         self._wait_ready()
         self.load_compat()
-        if fresh:
+        if fresh or not set_up:
             self._set_passwords()
             with connect(self.admin_url) as conn:
                 for name in fresh_sql:
                     run_sql_file(conn, name)
+            (self.root / SETUP_DONE_FILE).write_text("set up: base schema, passwords, fresh_sql\n")
         return True
 
     def _set_passwords(self) -> None:
