@@ -247,3 +247,16 @@ def test_a_backup_folder_that_cannot_be_made_is_one_line(project_dir: ProjectDir
     ran = run_invoke(project_dir, "db.backup", "--backup-dir", folder)
     assert ran.returncode == 1
     assert_one_line_error(ran.output, "cannot create the backup folder")
+
+
+def test_a_connection_cut_in_the_middle_is_named_lost_not_unreachable(pg_server: Server, db_url: DbUrl) -> None:
+    from supadeploy.database import push_lock
+    from supadeploy.errors import DatabaseUnreachable
+
+    with pytest.raises(DatabaseUnreachable) as caught, push_lock(db_url, wait_seconds=5, work="restore") as conn:
+        with psycopg.connect(pg_server.url.raw, autocommit=True) as admin:
+            admin.execute("select pg_terminate_backend(%s)", (conn.info.backend_pid,))
+        conn.execute("select 1")
+    message = str(caught.value)
+    assert message.startswith(f"the connection to the database at {db_url.where} was lost during the restore: ")
+    assert message.endswith("nothing is half-applied: run it again") and "cannot reach" not in message

@@ -510,4 +510,5 @@ def _reason(env: Environment, stderr: IO[bytes], returncode: int) -> str:
     # psql prefixes where it was ("psql:<stdin>:12: ERROR:  ..."): the server's words are what matter.
     lines = [re.sub(r"^psql:[^:]*:\d+:\s*", "", ln).strip() for ln in text.splitlines() if ln.strip()]
     found = next((ln for ln in lines if "ERROR:" in ln or "error:" in ln), lines[-1] if lines else f"exit {returncode}")
+    found = re.sub(r"^(?:psql: |pg_restore: )?error:\s*", "", found)  # the tool's own label: ours says error: already
     return env.url.scrub(" ".join(found.split()))

@@ -71,10 +71,7 @@ def push_lock(url: DbUrl, *, wait_seconds: float, work: str = "push") -> Iterato
         except psycopg.OperationalError as exc:
             # The server went away mid-push (restart, network): each file is one transaction, so nothing is
             # half-applied; say so instead of a driver traceback.
-            raise DatabaseUnreachable(
-                url.where,
-                f"{reason(exc, url)}; the connection was lost during the {work}, nothing is half-applied: run it again",
-            ) from None
+            raise DatabaseUnreachable.lost(url.where, reason(exc, url), work) from None
         finally:
             del _HELD[key]
             if not conn.closed and not conn.broken:

@@ -118,6 +118,16 @@ class DatabaseUnreachable(SupadeployError):
         self.reason = reason
         super().__init__(f"cannot reach the database at {where}: {reason}")
 
+    @classmethod
+    def lost(cls, where: str, reason: str, work: str) -> DatabaseUnreachable:
+        """The database was reached, then its connection went away in the middle of the work."""
+        found = cls(where, reason)
+        found.args = (
+            f"the connection to the database at {where} was lost during the {work}: {reason}; "
+            "nothing is half-applied: run it again",
+        )
+        return found
+
 
 class DatabaseError(SupadeployError):
     """A statement the toolkit ran was refused by the server; the SQLSTATE says why."""
