@@ -181,3 +181,10 @@ def test_db_reset_rebuilds_local(project_dir: ProjectDir, deployer_url: DbUrl, p
     assert ran.returncode == 0, ran.output
     assert "reset done: 1 migration(s) applied" in ran.stdout
     assert SECRET not in ran.output
+
+
+def test_tables_are_not_cut_when_output_is_not_a_terminal(project_dir: ProjectDir) -> None:
+    name = "20240101000000_a_long_descriptive_name_for_a_migration_that_adds_a_table.sql"
+    (project_dir.migrations / name).write_text("create table public.t (id int);\n")
+    ran = run_invoke(project_dir, "db.lint")  # output to a pipe, as in CI logs
+    assert f"supabase/migrations/{name}:1" in ran.output, ran.output

@@ -57,6 +57,9 @@ def reports_errors(body: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+PIPE_WIDTH = 200  # columns for tables when output is not a terminal
+
+
 class _Console:
     """A rich Console made on first use, so that importing the tasks does not import rich.
 
@@ -74,7 +77,11 @@ class _Console:
         if self._console is None:
             from rich.console import Console
 
-            self._console = Console(stderr=self._stderr, highlight=False, soft_wrap=True, emoji=False)
+            stream = sys.stderr if self._stderr else sys.stdout
+            # Not a terminal (CI logs, a pipe): rich would assume 80 columns and cut table cells (a lint
+            # finding's file:line, a token's id); a log has no width, so give tables room unless COLUMNS says.
+            width = None if stream.isatty() or os.environ.get("COLUMNS") else PIPE_WIDTH
+            self._console = Console(stderr=self._stderr, highlight=False, soft_wrap=True, emoji=False, width=width)
         return self._console
 
     def print(self, *objects: Any, **options: Any) -> None:

@@ -113,7 +113,7 @@ def status(c: Context, env: str = "local", json: bool = False) -> None:
         from rich.table import Table
 
         table = Table(title="migrations", show_lines=False)
-        table.add_column("version")
+        table.add_column("version", no_wrap=True)
         table.add_column("name")
         table.add_column("file")
         for history in report.environments:
@@ -210,7 +210,7 @@ def show_findings(findings: Sequence[Finding]) -> None:
 
     table = Table(title="migration lint")
     for column in ("level", "where", "rule", "problem", "fix"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column in ("where", "rule"))  # whole, so a log can be searched
     for f in findings:
         level = "[red]error[/red]" if f.level == "error" else "[yellow]warn[/yellow]"
         table.add_row(level, f"{f.file}:{f.line}", f.rule, f.message, f.fix)

@@ -61,7 +61,7 @@ def list(c: Context, env: str = "local", team: str = "", json: bool = False) -> 
 
     table = Table(title=f"API tokens on {target.name}")
     for column in ("id", "team", "name", "prefix", "scopes", "expires", "revoked", "last used"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column in ("id", "team"))  # whole: tokens.revoke --id takes it
     for t in found:
         table.add_row(
             str(t.id),
