@@ -58,6 +58,7 @@ def reports_errors(body: F) -> F:
 
 
 PIPE_WIDTH = 200  # columns for tables when output is not a terminal
+RICH_DEFAULT_WIDTH = 80  # what rich assumes for output that is not a terminal, when COLUMNS is not set
 
 
 class _Console:
@@ -77,11 +78,12 @@ class _Console:
         if self._console is None:
             from rich.console import Console
 
-            stream = sys.stderr if self._stderr else sys.stdout
-            # Not a terminal (CI logs, a pipe): rich would assume 80 columns and cut table cells (a lint
-            # finding's file:line, a token's id); a log has no width, so give tables room unless COLUMNS says.
-            width = None if stream.isatty() or os.environ.get("COLUMNS") else PIPE_WIDTH
-            self._console = Console(stderr=self._stderr, highlight=False, soft_wrap=True, emoji=False, width=width)
+            console = Console(stderr=self._stderr, highlight=False, soft_wrap=True, emoji=False)
+            # Not a terminal (CI logs, a pipe): rich assumes 80 columns (unless COLUMNS says otherwise) and
+            # cuts table cells (a lint finding's file:line, a token's id); a log has no width: give tables room.
+            if not console.is_terminal and console.width == RICH_DEFAULT_WIDTH:
+                console.width = PIPE_WIDTH
+            self._console = console
         return self._console
 
     def print(self, *objects: Any, **options: Any) -> None:
