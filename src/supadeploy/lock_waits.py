@@ -124,23 +124,3 @@ class LockWatch:
             pass  # the watch only adds detail; the push reports its own failures
         finally:
             self._ready.set()
-
-
-class NoWatch:
-    """A watch that sees nothing (unprotected targets: no lock_timeout, so no lock timeouts to explain)."""
-
-    def __enter__(self) -> NoWatch:
-        """Nothing to start."""
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        """Nothing to stop."""
-
-    def take(self) -> list[Session]:
-        """Nothing seen."""
-        return []
-
-
-def watch(url: DbUrl, application: str, *, enabled: bool) -> LockWatch | NoWatch:
-    """A LockWatch when enabled, else a NoWatch."""
-    return LockWatch(url, application) if enabled else NoWatch()

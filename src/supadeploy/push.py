@@ -347,16 +347,26 @@ def _cli_push(run: _Push, on_line: LineSink) -> tuple[str, ...]:
     After a failure, the INVALID index a failed CONCURRENTLY build left is dropped (tried again before a retry
     while its table is busy), and on protected targets the sessions that blocked the CLI are named.
     """
-    from supadeploy import index_builds, lock_waits
+    made: list[index_builds.Cleanup] = []  # at the first failure: a push that succeeds never loads what it needs
 
-    cleanup = index_builds.Cleanup(
-        run.env.url, run.project.migrations_dir, lock_timeout=run.limits.lock_timeout, known=run.invalid_before
-    )
-    with lock_waits.watch(run.env.url, CLI_APPLICATION_NAME, enabled=run.env.protected) as watch:
+    def cleanup() -> index_builds.Cleanup:
+        if not made:
+            from supadeploy import index_builds
+
+            folder, timeout = run.project.migrations_dir, run.limits.lock_timeout
+            made.append(index_builds.Cleanup(run.env.url, folder, lock_timeout=timeout, known=run.invalid_before))
+        return made[0]
+
+    with ExitStack() as watching:
+        watch = None
+        if run.env.protected:  # only there has the CLI a lock_timeout whose failure needs explaining
+            from supadeploy import lock_waits
+
+            watch = watching.enter_context(lock_waits.LockWatch(run.env.url, CLI_APPLICATION_NAME))
 
         def attempt(number: int) -> tuple[str, ...]:
             if number > 0:
-                cleanup.before_retry()
+                cleanup().before_retry()
             try:
                 if run.started is not None and number == 0:
                     return run.started.finish(on_line)
@@ -368,9 +378,9 @@ def _cli_push(run: _Push, on_line: LineSink) -> tuple[str, ...]:
                     session_settings=run.limits.session_settings(protected=run.env.protected),
                 )
             except PushFailed as failure:
-                raise _after_failure(cleanup, failure, watch.take(), on_line) from None
+                raise _after_failure(cleanup(), failure, watch.take() if watch else [], on_line) from None
 
-        return retry_lock_timeouts(attempt, run.limits, on_line, resumable=lambda _failure: cleanup.resumable)
+        return retry_lock_timeouts(attempt, run.limits, on_line, resumable=lambda _failure: cleanup().resumable)
 
 
 def _after_failure(

@@ -11,7 +11,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from invoke.exceptions import Exit
 
@@ -86,13 +86,25 @@ class _Console:
             self._console = console
         return self._console
 
+    @property
+    def _stream(self) -> TextIO:
+        return sys.stderr if self._stderr else sys.stdout
+
+    @property
+    def is_terminal(self) -> bool:
+        """True when the output is a terminal (as rich sees it, once rich is loaded)."""
+        return self._console.is_terminal if self._console is not None else self._stream.isatty()
+
+    def write(self, text: str) -> None:
+        """One line as it is: no markup read, no style drawn."""
+        self._stream.write(text + "\n")
+        self._stream.flush()
+
     def print(self, *objects: Any, **options: Any) -> None:
         """Console.print (or a plain write, for one line that has nothing for rich to render)."""
         if self._console is None and not options and len(objects) == 1 and isinstance(objects[0], str):
             if "[" not in objects[0]:
-                stream = sys.stderr if self._stderr else sys.stdout
-                stream.write(objects[0] + "\n")
-                stream.flush()
+                self.write(objects[0])
                 return
         self.console.print(*objects, **options)
 
@@ -139,7 +151,14 @@ def interactive() -> bool:
 
 
 def echo_cli(line: str) -> None:
-    """Stream one line of the CLI's output (to stderr, so --json stdout stays clean)."""
+    """Stream one line of the CLI's output (to stderr, so --json stdout stays clean).
+
+    In a log (not a terminal) there is no style to draw, and the line is written as it is: loading rich for it
+    would cost a push run by CI about as much as its own checks.
+    """
+    if not err.is_terminal:
+        err.write(f"  \u2502 {line}")
+        return
     from rich.markup import escape
 
     err.print(f"  [dim]│[/dim] {escape(line)}", markup=True, highlight=False)
