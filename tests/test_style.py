@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 
@@ -49,3 +50,24 @@ def test_listing_tasks_imports_nothing_heavy() -> None:
     done = subprocess.run([sys.executable, "-c", probe, str(REPO)], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_a_push_run_by_ci_loads_only_what_it_uses(project_dir, db_url) -> None:  # noqa: ANN001
+    # A developer feels db.push's fixed cost: output that is not a terminal (CI, a pipe) needs no rich, and a
+    # push that succeeds on an unprotected target needs neither the failure cleanup nor the lock watch.
+    from .conftest import run_invoke
+
+    shutil.copy(REPO / ".squawk.toml", project_dir.root / ".squawk.toml")  # this repo's rules: no warning to draw
+    project_dir.add_migration(
+        "20240101000000",
+        "one",
+        "create table public.t (id bigint primary key);\nalter table public.t enable row level security;\n",
+    )
+    project_dir.set_env("local", SUPABASE_DB_URL=db_url.raw)
+    ran = run_invoke(project_dir, "db.push", PYTHONPROFILEIMPORTTIME="1")
+    assert ran.returncode == 0, ran.output
+    assert "Applying migration 20240101000000_one.sql" in ran.stderr
+    loaded = {line.rsplit("|", 1)[-1].strip() for line in ran.stderr.splitlines() if line.startswith("import time:")}
+    assert "supadeploy.push" in loaded  # the probe sees the imports at all
+    unused = {"supadeploy.index_builds", "supadeploy.lock_waits"}
+    assert {m for m in loaded if m.split(".")[0] == "rich" or m in unused} == set()
