@@ -6,6 +6,8 @@ import shutil
 import subprocess
 import sys
 
+import pytest
+
 from .conftest import REPO
 
 
@@ -71,3 +73,25 @@ def test_a_push_run_by_ci_loads_only_what_it_uses(project_dir, db_url) -> None: 
     assert "supadeploy.push" in loaded  # the probe sees the imports at all
     unused = {"supadeploy.index_builds", "supadeploy.lock_waits"}
     assert {m for m in loaded if m.split(".")[0] == "rich" or m in unused} == set()
+
+
+def test_a_task_leaves_what_it_loaded_to_the_exit_not_to_the_collector() -> None:
+    # The interpreter's last collection at exit walks everything a task loaded (about 50 ms of a push):
+    # the boundary freezes it when a task ends, failed or not.
+    import gc
+
+    from invoke.exceptions import Exit
+
+    from supadeploy.errors import ConfigError
+    from supadeploy.tasks.boundary import reports_errors
+
+    def fails() -> None:
+        raise ConfigError("bad value")
+
+    gc.unfreeze()
+    try:
+        with pytest.raises(Exit, match="error: bad value"):
+            reports_errors(fails)()
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
