@@ -139,3 +139,24 @@ def test_the_local_password_postgres_is_masked_only_where_it_stands() -> None:
     )
     secret = DbUrl.parse("postgresql://postgres:Zx9-SECRET-pw@127.0.0.1/postgres")
     assert secret.scrub("echoed Zx9-SECRET-pw anywhere") == "echoed **** anywhere"
+
+
+def test_same_database_reads_the_parsed_url_not_its_spelling() -> None:
+    here = DbUrl.parse("postgresql://postgres:pw@localhost/postgres")
+    for twin in (
+        "postgresql://postgres@127.0.0.1:5432/postgres",
+        "postgresql://postgres@[::1]/postgres",
+        "postgresql://postgres@[::ffff:127.0.0.1]/postgres",
+        "postgresql://postgres@app.localhost/postgres",
+        "host=/tmp dbname=postgres",
+        "postgresql://reader@127.0.0.2/postgres",
+    ):
+        assert here.same_database(DbUrl.parse(twin)), twin
+    for other in ("postgresql://postgres@localhost:5433/postgres", "postgresql://postgres@localhost/app"):
+        assert not here.same_database(DbUrl.parse(other)), other
+    remote = DbUrl.parse("postgresql://postgres@Db.Example.COM./postgres")
+    assert remote.same_database(DbUrl.parse("host=db.example.com port=5432"))
+    assert not remote.same_database(here)
+    pooler = DbUrl.parse("postgresql://postgres.projecta@pooler.example:5432/postgres")
+    assert pooler.same_database(DbUrl.parse("postgresql://reader.projecta@pooler.example/postgres"))
+    assert not pooler.same_database(DbUrl.parse("postgresql://postgres.projectb@pooler.example/postgres"))

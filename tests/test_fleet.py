@@ -300,6 +300,60 @@ def test_targets_need_no_env_file_are_protected_and_may_not_share_a_database(pro
         resolve_targets(proj, parse(GOOD.replace("eu-canary", "staging")), production, ["eu-1"], environ)
 
 
+LOCAL_SOURCE = "postgresql://postgres:pw@localhost/postgres"
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "postgresql://postgres:pw@127.0.0.1:5432/postgres",
+        "postgresql://postgres:pw@[::1]/postgres",
+        "postgresql://postgres:pw@[0:0:0:0:0:0:0:1]:5432/postgres",
+        "postgresql://postgres:pw@LocalHost./postgres",
+        "host=127.0.0.1 port=5432 user=postgres password=pw dbname=postgres",
+        "host=/var/run/postgresql user=postgres dbname=postgres",
+        "postgresql://deployer:other@127.0.0.1/postgres",  # another role of the same server: one database
+        "postgresql://postgres:pw@db.other.example,127.0.0.1/postgres",  # one of its hosts is this one
+    ],
+)
+def test_another_spelling_of_the_sources_database_is_refused(project_dir: ProjectDir, spelling: str) -> None:
+    proj = Project(project_dir.root)
+    project_dir.set_env("staging", SUPABASE_DB_URL=LOCAL_SOURCE)
+    source = environments.resolve(proj, "staging", environ={})
+    with pytest.raises(ConfigError, match=r"^eu-canary and staging resolve to the same database \("):
+        resolve_targets(proj, parse(GOOD), source, ["eu-canary"], {"SUPABASE_DB_URL_EU_CANARY": spelling})
+
+
+def test_two_targets_on_one_remote_database_are_refused_whatever_the_spelling(project_dir: ProjectDir) -> None:
+    proj = Project(project_dir.root)
+    project_dir.set_env("staging", SUPABASE_DB_URL=LOCAL_SOURCE)
+    source = environments.resolve(proj, "staging", environ={})
+    pooler = "aws-0-eu-central-1.pooler.supabase.com"
+    environ = {
+        "SUPABASE_DB_URL_EU_1": f"postgresql://postgres.abcdefghijklmnop:pw@{pooler}/postgres",
+        "SUPABASE_DB_URL_EU_2": f"postgresql://postgres.qrstuvwxyzabcdef:pw@{pooler}/postgres",  # another project
+        "SUPABASE_DB_URL_EU_3": "postgresql://postgres:pw@10.0.0.7:5432/postgres",
+    }
+    names = ["eu-1", "eu-2", "eu-3"]
+    assert all(item.env is not None for item in resolve_targets(proj, parse(GOOD), source, names, environ).values())
+    for twin in (
+        f"postgresql://postgres.abcdefghijklmnop:pw@{pooler.upper()}:5432/postgres",
+        "host=10.0.0.7 user=postgres password=pw dbname=postgres",
+        "postgresql://postgres:pw@[::ffff:10.0.0.7]/postgres",
+    ):
+        with pytest.raises(ConfigError, match=r"^eu-canary and eu-[13] resolve to the same database"):
+            resolve_targets(
+                proj, parse(GOOD), source, [*names, "eu-canary"], {**environ, "SUPABASE_DB_URL_EU_CANARY": twin}
+            )
+    # Another port, another database name or another server is another database.
+    for other in (
+        "postgresql://postgres:pw@127.0.0.1:5433/postgres",
+        "postgresql://postgres:pw@localhost/app",
+        "postgresql://postgres:pw@10.0.0.8/postgres",
+    ):
+        resolve_targets(proj, parse(GOOD), source, ["eu-canary"], {"SUPABASE_DB_URL_EU_CANARY": other})
+
+
 def env(name: str, *, protected: bool) -> Environment:
     return Environment.for_url(name, DbUrl.parse(f"postgresql://u:p@{name}.example/postgres"), protected=protected)
 

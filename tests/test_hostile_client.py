@@ -19,7 +19,7 @@ from supadeploy.database import DbUrl
 
 from . import world
 from .postgrest import ANON, SERVICE, Identity, authenticator_url, request, user
-from .test_tokens import issue, run_as_postgrest, with_token
+from .test_tokens import issue, issue_any, run_as_postgrest, with_token
 
 pytestmark = pytest.mark.e2e
 
@@ -701,7 +701,7 @@ def test_a_write_only_token_cannot_rewrite_its_team_without_a_filter(
     body = json.dumps({column: value})
     patch = postgrest_patch(table, column)
     for scopes, rewritten in (([f"{table}:write"], 0), ([f"{table}:write", f"{table}:read"], 1)):
-        secret = issue(owner_conn, world.TEAM, scopes)
+        secret = issue_any(owner_conn, world.TEAM, scopes)  # write alone: a token issued before 20261126001400
         with request(api, with_token(secret), method="PATCH") as c:
             c.execute("select private.authenticate_api_token()")
             assert c.execute(patch, (body,)).fetchone()[1] == rewritten, scopes

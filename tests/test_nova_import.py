@@ -220,12 +220,14 @@ def test_the_task_reports_json_and_refuses_bad_sources(
         empty = pg_server.url.with_dbname("nova_empty")
         wrong = run_invoke(project_dir, "nova.import", "--from-url", empty.raw)
     unreachable = DbUrl.parse(f"postgresql://nova:s3cret-pw@127.0.0.1:{_closed_port()}/nova")
+    respelled = target.with_address("localhost" if target.host != "localhost" else "127.0.0.1", target.port)
     for ran, expected in (
         (run_invoke(project_dir, "nova.import"), "no Nova database: pass --from-url or set NOVA_DATABASE_URL"),
         (wrong, 'missing table "User"'),
         (run_invoke(project_dir, "nova.import", "--from-url", unreachable.raw), "127.0.0.1"),
         (run_invoke(project_dir, "nova.import", "--from-url", "mysql://x"), "--from-url must start with postgresql://"),
         (run_invoke(project_dir, "nova.import", "--from-url", target.raw), "are the same database"),
+        (run_invoke(project_dir, "nova.import", "--from-url", respelled.raw), "are the same database"),
     ):
         assert ran.returncode == 1, ran.output
         assert ran.stderr.strip().splitlines()[-1].startswith("error: ") and expected in ran.stderr, ran.output

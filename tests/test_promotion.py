@@ -105,6 +105,42 @@ def test_promotion_end_to_end_as_github_actions_runs_it(
         assert SECRET not in shown
 
 
+def promotions(url: DbUrl) -> int:
+    with psycopg.connect(url.raw) as conn:
+        if conn.execute("select to_regclass('supadeploy.promotions')").fetchone() == (None,):
+            return 0
+        return conn.execute("select count(*) from supadeploy.promotions").fetchone()[0]
+
+
+def test_promotion_to_an_up_to_date_target_backs_up_and_records_nothing(
+    project_dir: ProjectDir, stage_and_prod: tuple[DbUrl, DbUrl], tmp_path: Path
+) -> None:
+    staging, prod = stage_and_prod
+    add_two(project_dir)
+    assert run_invoke(project_dir, "db.push", "--env", "staging").returncode == 0
+    assert run_invoke(project_dir, "db.push", "--env", "production", "--yes").returncode == 0
+    backups, summary = tmp_path / "backups", tmp_path / "summary.md"
+    argv = ("env.promote", "--from", "staging", "--to", "production", "--backup-dir", str(backups))
+    ran = run_invoke(project_dir, *argv, "--yes", "--json", GITHUB_STEP_SUMMARY=str(summary))
+    assert ran.returncode == 0, ran.output
+    report = json.loads(ran.stdout)
+    assert (report["backup"], report["promotion_id"]) == (None, None)
+    assert not backups.exists()
+    assert promotions(prod) == 0
+    assert (report["ok"], report["outcome"], report["applied"], report["to_apply"]) == (True, "up-to-date", [], [])
+    assert [s["step"] for s in report["steps"]] == ["gates", "up to date"]
+    assert "## Promotion staging → production: up to date, nothing applied" in summary.read_text()
+    # Nothing changes, so nothing is asked: no prompt, no --yes needed, even for production.
+    plain = run_invoke(project_dir, *argv)
+    assert plain.returncode == 0, plain.output
+    assert plain.stdout.strip() == (
+        "production is up to date with staging: nothing to promote (no backup taken, nothing recorded)"
+    )
+    assert not backups.exists()
+    assert promotions(prod) == 0
+    assert history(prod) == history(staging)
+
+
 def test_promotion_refused_when_the_source_lacks_a_migration(
     project_dir: ProjectDir, stage_and_prod: tuple[DbUrl, DbUrl], tmp_path: Path
 ) -> None:

@@ -30,6 +30,7 @@ from supadeploy.database import DbUrl
 
 from .conftest import Server, database_from
 from .postgrest import authenticator_url
+from .test_tokens import issuable, issue_any
 
 pytestmark = pytest.mark.e2e
 
@@ -639,16 +640,15 @@ class Crowd(RuleBasedStateMachine):
                     self.every_row[table].append(key)
                 self.every_row["ai_generations"].append(generation)
                 self.every_row["models_3d"] += [model, personal]
+                # Any scopes, a write scope alone too: production may hold such tokens, issued before 20261126001400.
                 scopes = data.draw(st.sets(st.sampled_from(SCOPES), min_size=1), label="operator token scopes")
-                (secret,) = self.owner.execute(
-                    "select private.operator_issue_api_token(%s, 'ops', %s, '1 day')", (team, sorted(scopes))
-                ).fetchone()
-                self.remember_token(secret, team, scopes, None)
+                self.remember_token(issue_any(self.owner, team, scopes), team, scopes, None)
                 # A token issued by an admin (else the owner) through the RPC: its issuer may lose the right.
                 admins = [u for u, role in members.items() if role == "admin"]
                 issuers.append((team, admins[0] if admins else founder))
         for team, issuer in issuers:
             scopes = data.draw(st.sets(st.sampled_from(SCOPES), min_size=1), label="admin token scopes")
+            scopes |= {f"{s.split(':')[0]}:read" for s in scopes}  # a write scope is issued with its read scope
             secret = self.send(
                 ("user", str(issuer)), "select public.create_api_token(%s, 'ci', %s)", (team, sorted(scopes)), dml=False
             )
@@ -992,6 +992,7 @@ class Crowd(RuleBasedStateMachine):
         me = self.user_of(actor)
         team = self.draw_team(data, me)
         allowed = me is not None and self.model.rank(team, me) >= ADMIN and lifetime in lifetimes[:2]
+        allowed = allowed and issuable(scopes)  # a write scope needs its read scope
         statement = "select public.create_api_token(%s, 'model', %s, %s::interval)"
         secret = self.attempt(actor, allowed, statement, (team, sorted(scopes), lifetime), dml=False)
         if allowed:

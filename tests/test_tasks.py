@@ -77,6 +77,50 @@ def test_push_then_status_without_leaking_the_password(project_dir: ProjectDir, 
         assert SECRET not in ran.output
 
 
+def test_status_of_all_shows_the_readable_environments_and_one_line_per_unreadable_one(
+    project_dir: ProjectDir, deployer_url: DbUrl
+) -> None:
+    wrong = "Wr0ng-Pw-5512"
+    project_dir.set_env("local", SUPABASE_DB_URL=deployer_url.raw)
+    project_dir.set_env("staging", SUPABASE_DB_URL=deployer_url.raw.replace(SECRET, wrong))
+    project_dir.set_env("production", SUPABASE_DB_URL=deployer_url.with_dbname("status_nowhere").raw)
+    project_dir.add_migration("20240101000000", "create_a", rls_table("a", "id int"))
+    project_dir.add_migration("20240102000000", "create_b", rls_table("b", "id int"))
+    assert run_invoke(project_dir, "db.push").returncode == 0
+    project_dir.add_migration("20240103000000", "create_c", rls_table("c", "id int"))
+
+    table = run_invoke(project_dir, "db.status", "--env", "all")
+    assert table.returncode == 1, table.output
+    assert "?" not in table.stdout, table.stdout
+    header = next(line for line in table.stdout.splitlines() if "version" in line)
+    assert "local" in header and "staging" not in header and "production" not in header, header
+    row = next(line for line in table.stdout.splitlines() if "20240103000000" in line)
+    assert "pending" in row, row
+    assert table.stderr.splitlines() == [
+        f"staging: cannot read its history: cannot reach the database at {deployer_url.where}: "
+        'password authentication failed for user "deployer"',
+        f"production: cannot read its history: cannot reach the database at {deployer_url.where}: "
+        'database "status_nowhere" does not exist',
+        "error: could not read the history of: staging, production",
+    ], table.stderr
+
+    machine = run_invoke(project_dir, "db.status", "--env", "all", "--json")
+    assert machine.returncode == 1, machine.output
+    payload = json.loads(machine.stdout)
+    reachable = {e["name"]: (e["reachable"], e["error"]) for e in payload["environments"]}
+    assert reachable["local"] == (True, None)
+    assert reachable["staging"][0] is False and "password authentication failed" in reachable["staging"][1]
+    assert reachable["production"][0] is False and "status_nowhere" in reachable["production"][1]
+    assert [(m["version"], m["applied"]["local"]) for m in payload["migrations"]] == [
+        ("20240101000000", True),
+        ("20240102000000", True),
+        ("20240103000000", False),
+    ]
+    assert all(m["applied"]["staging"] is None for m in payload["migrations"])
+    for ran in (table, machine):
+        assert SECRET not in ran.output and wrong not in ran.output and "Traceback" not in ran.output
+
+
 def test_a_failed_push_exits_non_zero_with_one_line(project_dir: ProjectDir, deployer_url: DbUrl) -> None:
     project_dir.set_env("local", SUPABASE_DB_URL=deployer_url.raw)
     project_dir.add_migration(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 
 import psycopg
 import pytest
@@ -27,6 +27,24 @@ def issue(owner: psycopg.Connection, team: uuid.UUID, scopes: list[str], lifetim
         "select private.operator_issue_api_token(%s, 'test', %s, %s::interval)", (team, scopes, lifetime)
     ).fetchone()
     return str(row[0])
+
+
+def issuable(scopes: Collection[str]) -> bool:
+    """Whether a token may be issued with these scopes today: each write scope with its read scope."""
+    return all(f"{s.split(':')[0]}:read" in scopes for s in scopes if s.endswith(":write"))
+
+
+def issue_any(owner: psycopg.Connection, team: uuid.UUID, scopes: Collection[str]) -> str:
+    """A token with exactly these scopes, even a write scope alone: one issued before that was refused
+    (20261126001400), which production may still hold; the policies must bound it all the same."""
+    wanted = sorted(scopes)
+    if issuable(wanted):
+        return issue(owner, team, wanted)
+    secret = issue(owner, team, sorted({*wanted, *(f"{s.split(':')[0]}:read" for s in wanted)}))
+    owner.execute(
+        "update public.api_tokens set scopes = %s where token_hash = extensions.digest(%s, 'sha256')", (wanted, secret)
+    )
+    return secret
 
 
 def with_token(token: str | None, label: str = "token") -> Identity:
@@ -202,7 +220,8 @@ def test_only_admins_issue_within_their_role_and_never_with_a_token(app_url: DbU
                 c.execute("select public.create_api_token(%s, 'x', array['deployments:read'])", (world.TEAM,))
         with request(api, world.IDENTITIES["admin"], method="POST") as c:
             secret = c.execute(
-                "select public.create_api_token(%s, 'x', array['deployments:write'])", (world.TEAM,)
+                "select public.create_api_token(%s, 'x', array['deployments:read', 'deployments:write'])",
+                (world.TEAM,),
             ).fetchone()[0]
             assert tokens.well_formed(secret)
         admin_with_token = Identity(
@@ -214,6 +233,37 @@ def test_only_admins_issue_within_their_role_and_never_with_a_token(app_url: DbU
         with request(api, world.IDENTITIES["admin"], method="POST") as c:
             with pytest.raises(psycopg.errors.CheckViolation, match="unknown scope"):
                 c.execute("select public.create_api_token(%s, 'x', array['admin:all'])", (world.TEAM,))
+
+
+WRITE_WITHOUT_READ = [
+    (["deployments:write"], "deployments:write needs deployments:read"),
+    (["projects:write", "deployments:read", "deployments:write"], "projects:write needs projects:read"),
+]
+
+
+@pytest.mark.parametrize(("scopes", "message"), WRITE_WITHOUT_READ)
+def test_a_write_scope_without_its_read_scope_is_refused_on_every_path(
+    app_url: DbUrl, project_dir: ProjectDir, scopes: list[str], message: str
+) -> None:
+    with psycopg.connect(app_url.raw, autocommit=True) as owner:
+        world.build(owner)
+        before = owner.execute("select count(*) from public.api_tokens").fetchone()
+        with pytest.raises(psycopg.errors.CheckViolation, match=f"{message} .*: add {message.split()[-1]}"):
+            owner.execute("select private.operator_issue_api_token(%s, 'ops', %s, '1 day')", (world.TEAM, scopes))
+    with psycopg.connect(authenticator_url(app_url).raw, autocommit=True) as api:
+        with request(api, world.IDENTITIES["admin"], method="POST") as c:
+            with pytest.raises(psycopg.errors.CheckViolation, match=message):
+                c.execute("select public.create_api_token(%s, 'x', %s)", (world.TEAM, scopes))
+    project_dir.set_env("local", SUPABASE_DB_URL=app_url.raw)
+    ran = run_invoke(
+        project_dir, "tokens.create", "--team", str(world.TEAM), "--name", "ci", "--scopes", ",".join(scopes)
+    )
+    assert ran.returncode == 1, ran.output
+    assert ran.stdout == "" and ran.stderr.splitlines() == [
+        f"error: {message} (a token updates only rows it may read): add {message.split()[-1]} to --scopes"
+    ]
+    with psycopg.connect(app_url.raw) as owner:
+        assert owner.execute("select count(*) from public.api_tokens").fetchone() == before
 
 
 def test_no_secret_or_hash_is_readable_by_clients(app_url: DbUrl) -> None:
@@ -327,7 +377,7 @@ def test_a_token_never_reaches_outside_its_team_and_scopes(
 ) -> None:
     url, _ = token_world
     with psycopg.connect(url.raw, autocommit=True) as owner:
-        secret = issue(owner, team, sorted(scopes))
+        secret = issue_any(owner, team, scopes)
     try:
         who = with_token(secret)
         with psycopg.connect(authenticator_url(url).raw, autocommit=True) as api:

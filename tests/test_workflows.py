@@ -526,6 +526,12 @@ def test_the_fleet_workflows_target_and_summary_steps_run_end_to_end(
         refused = run_step(checkout.root, promote["run"], env_of(promote, target="eu-2"))
         assert refused.returncode == 1
         assert "error: eu-2 and staging resolve to the same database" in refused.stderr
+        # Staging's own database under another name for this machine, as key=value: refused the same way.
+        other_name = "localhost" if staging.host != "localhost" else "127.0.0.1"
+        secrets.update(STAGING_DB_URL=staging.raw, TARGET_DB_URL=staging.with_address(other_name, staging.port).raw)
+        twin = run_step(checkout.root, promote["run"], env_of(promote, target="eu-2"))
+        assert twin.returncode == 1
+        assert "error: eu-2 and staging resolve to the same database" in twin.stderr
         secrets.update(STAGING_DB_URL=staging.raw, TARGET_DB_URL="")
         missing = run_step(checkout.root, promote["run"], env_of(promote, target="eu-2"))
         assert missing.returncode == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +21,8 @@ PUSH_LOCK_KEY = 0x5355504144455059  # "SUPADEPY": one advisory lock per database
 # push() takes the push lock inside it, on its own connection, hence another key.
 PROMOTION_LOCK_KEY = 0x5355504150524F4D
 HISTORY_TABLE = "supabase_migrations.schema_migrations"
+# The server's severity before a connection error's reason: noise in a one-line message.
+_SEVERITY = re.compile(r"^(?:FATAL|ERROR):\s+")
 
 
 @contextmanager
@@ -38,8 +41,9 @@ def reason(exc: psycopg.Error, url: DbUrl) -> str:
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     if not lines:
         return type(exc).__name__
-    # libpq: 'connection failed: connection to server at "h", port p failed: <reason>'
-    return url.scrub(lines[0].rsplit("failed: ", 1)[-1])
+    # libpq: 'connection failed: connection to server at "h", port p failed: FATAL:  <reason>'
+    found = lines[0].rsplit("failed: ", 1)[-1]
+    return url.scrub(_SEVERITY.sub("", found))
 
 
 # The push locks this process holds, per thread and database: taking one again hands back its connection.

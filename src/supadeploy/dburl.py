@@ -10,6 +10,7 @@ parsers, and a piece of it must not end up in a host, a query string or a messag
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlencode
@@ -27,6 +28,8 @@ _URL_PARTS = {"host", "port", "user", "password", "dbname"}
 _UNESCAPED = "percent-encode any @ : / ? # % or space in the password"
 MASK = "****"
 DEFAULT_PORT = 5432
+# Every spelling of "this machine" (localhost, 127.0.0.1, ::1, a Unix socket) as one endpoint host.
+THIS_MACHINE = "(this machine)"
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,29 @@ class DbUrl:
         """True when every host is on this machine (loopback or a Unix socket)."""
         return all(h in _LOOPBACK or h.startswith("/") for h, _ in self.hosts)
 
+    @property
+    def endpoints(self) -> frozenset[tuple[str, int]]:
+        """(host, port) of every host, each host spelled one way.
+
+        Names in lower case, addresses in their canonical form; localhost, every loopback address and a
+        Unix socket are this machine. A missing port is already 5432.
+        """
+        return frozenset((_canonical_host(h), p) for h, p in self.hosts)
+
+    @property
+    def database_keys(self) -> frozenset[tuple[str, int, str, str]]:
+        """One key per host this URL reaches its database at: two URLs that share a key may name one database.
+
+        The user tells databases apart only where it names a pooler's tenant (Supavisor's `role.<project
+        ref>`): two roles of one server reach the same database.
+        """
+        tenant = self.user.rpartition(".")[2] if "." in self.user else ""
+        return frozenset((host, port, self.dbname, tenant) for host, port in self.endpoints)
+
+    def same_database(self, other: DbUrl) -> bool:
+        """True when other may name this URL's database, however its host and port are spelled."""
+        return bool(self.database_keys & other.database_keys)
+
     def option(self, name: str) -> str | None:
         """A connection option other than host, port, user, password and dbname (e.g. sslmode)."""
         return dict(self.options).get(name)
@@ -196,6 +222,20 @@ def _hidden(quoted: re.Match[str]) -> str:
 def _plain_word(password: str) -> bool:
     """A password that reads as an ordinary word (letters only, short): it is masked only where it stands."""
     return password.isalpha() and len(password) <= 12
+
+
+def _canonical_host(host: str) -> str:
+    """One spelling per host: this machine for loopback and sockets, the canonical form of an address."""
+    name = host.lower().rstrip(".")  # a DNS name: case and a final dot do not matter
+    if host.startswith("/") or name in _LOOPBACK or name.endswith(".localhost"):
+        return THIS_MACHINE
+    try:
+        address = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return name
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return THIS_MACHINE if address.is_loopback else address.compressed
 
 
 def _host(host: str) -> str:

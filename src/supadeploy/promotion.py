@@ -2,6 +2,7 @@
 
 The task shows the plan, asks for confirmation, and hands the same plan to `promote`: what the user
 confirmed is what runs (the target's history is checked again, cheaply, before anything changes).
+A target already at the source's history is a no-op, as in a fleet: no backup, no push, no record.
 """
 
 from __future__ import annotations
@@ -38,6 +39,12 @@ class PromotionPlan:
         return self.source_versions[len(self.target_versions) :]
 
 
+# A promotion's outcome in --json: the words fleet.promote uses for a target.
+PROMOTED = "promoted"
+UP_TO_DATE = "up-to-date"
+FAILED = "failed"
+
+
 @dataclass
 class PromotionReport:
     """Everything env.promote did, for --json and the GitHub step summary."""
@@ -49,12 +56,20 @@ class PromotionReport:
     promotion_id: int | None = None
     ok: bool = False
 
+    @property
+    def outcome(self) -> str:
+        """promoted, up-to-date (nothing was applied, backed up or recorded) or failed."""
+        if not self.ok:
+            return FAILED
+        return PROMOTED if self.plan.to_apply else UP_TO_DATE
+
     def as_dict(self) -> dict[str, object]:
         """For --json."""
         return {
             "source": self.plan.source,
             "target": self.plan.target,
             "ok": self.ok,
+            "outcome": self.outcome,
             "source_versions": list(self.plan.source_versions),
             "target_versions": list(self.plan.target_versions),
             "to_apply": list(self.plan.to_apply),
@@ -68,7 +83,8 @@ class PromotionReport:
 
     def markdown(self) -> str:
         """For $GITHUB_STEP_SUMMARY."""
-        lines = [f"## Promotion {self.plan.source} → {self.plan.target}: {'done' if self.ok else 'FAILED'}", ""]
+        state = {PROMOTED: "done", UP_TO_DATE: "up to date, nothing applied", FAILED: "FAILED"}[self.outcome]
+        lines = [f"## Promotion {self.plan.source} → {self.plan.target}: {state}", ""]
         lines += ["| step | result |", "|---|---|"] + [f"| {s} | {r} |" for s, r in self.steps]
         lines += ["", f"Applied: {', '.join(self.applied) or 'nothing (already up to date)'}"]
         if self.backup is not None:
@@ -153,7 +169,8 @@ def promote(
 ) -> PromotionReport:
     """Carry out a plan made by `plan()`: back up the target, push, verify, record.
 
-    Raises PromotionFailed after recording what happened in the report.
+    A plan with nothing to apply does none of them: the report says the target is up to date. Raises
+    PromotionFailed after recording what happened in the report.
     """
     if (planned.source, planned.target) != (source.name, target.name):
         raise PromotionRefused(
@@ -164,7 +181,29 @@ def promote(
     # check that the target is as planned until the promotion is recorded (the push inside takes it again).
     with push_lock(target.url, wait_seconds=Limits.of(target.settings).lock_wait, work="promotion"):
         _target_unchanged(planned, target)
+        if not planned.to_apply:
+            return _up_to_date(planned, source, target, on_step)
         return _carry_out(project, planned, source, target, cli, process, backup_folder, on_step, on_line)
+
+
+def _gates_passed(source: Environment, target: Environment) -> str:
+    return f"{source.name} has every migration with matching checksums; {target.name} is a prefix; no advisor ERROR"
+
+
+def _up_to_date(planned: PromotionPlan, source: Environment, target: Environment, on_step: LineSink) -> PromotionReport:
+    """The target already has the source's history: nothing to back up, push or record."""
+    report = PromotionReport(planned, ok=True)
+    for name, result in (
+        ("gates", _gates_passed(source, target)),
+        (
+            "up to date",
+            f"{target.name} already has {source.name}'s {len(planned.source_versions)} migration(s): "
+            "no backup, no push, nothing recorded",
+        ),
+    ):
+        report.steps.append((name, result))
+        on_step(f"{name}: {result}")
+    return report
 
 
 def _carry_out(
@@ -186,10 +225,7 @@ def _carry_out(
         on_step(f"{name}: {result}")
 
     try:
-        step(
-            "gates",
-            f"{source.name} has every migration with matching checksums; {target.name} is a prefix; no advisor ERROR",
-        )
+        step("gates", _gates_passed(source, target))
         step("plan", f"apply {len(report.plan.to_apply)} migration(s): {', '.join(report.plan.to_apply) or 'none'}")
         report.backup = backups.backup(project, target, folder=backup_folder, process=process)
         step("backup", f"{Path(report.backup.file).name} ({report.backup.entries} entries, verified with pg_restore)")

@@ -73,23 +73,20 @@ def resolve_targets(
             resolved[name] = Resolved(name, resolve(project, name, environ, declared=True))
         except ConfigError as exc:
             resolved[name] = Resolved(name, None, str(exc))
-    owner: dict[tuple[object, ...], str] = {_identity(source): source.name}
+    # On the parsed URL: localhost, 127.0.0.1 and ::1 are one host, a missing port is 5432.
+    owner: dict[tuple[str, int, str, str], str] = dict.fromkeys(source.url.database_keys, source.name)
     for item in resolved.values():
         if item.env is None:
             continue
-        key = _identity(item.env)
-        if key in owner:
+        keys = item.env.url.database_keys
+        shared = next((owner[key] for key in sorted(keys) if key in owner), None)
+        if shared is not None:
             raise ConfigError(
-                f"{item.name} and {owner[key]} resolve to the same database ({item.env.url.masked}, "
+                f"{item.name} and {shared} resolve to the same database ({item.env.url.masked}, "
                 f"{item.name}'s from {item.env.source}): give each its own URL (.env.<name> or SUPABASE_DB_URL_<NAME>)"
             )
-        owner[key] = item.name
+        owner.update(dict.fromkeys(keys, item.name))
     return resolved
-
-
-def _identity(env: Environment) -> tuple[object, ...]:
-    # The session pooler serves many projects on one host and port: its user (postgres.<ref>) tells them apart.
-    return (env.url.hosts, env.url.dbname, env.url.user)
 
 
 # --- fleet.plan ------------------------------------------------------------------------------------

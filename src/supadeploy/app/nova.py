@@ -642,7 +642,7 @@ def run_import(
     """Import Nova into the target; see the module docstring. Returns the reconciliation report."""
     if batch_rows < 1:
         raise NovaImportError("--batch-rows must be at least 1")
-    if (source_url.host, source_url.port, source_url.dbname) == (target_url.host, target_url.port, target_url.dbname):
+    if source_url.same_database(target_url):  # localhost or 127.0.0.1, the port written out or not
         raise NovaImportError(f"the Nova source and the target are the same database ({target_url.where})")
     progress = progress or _Silent()
     started = time.monotonic()

@@ -41,11 +41,21 @@ def well_formed(token: str) -> bool:
 
 
 def parse_scopes(text: str) -> list[str]:
-    """`deployments:read,projects:read` -> a checked list."""
+    """`deployments:read,projects:read` -> a checked list; a write scope needs its read scope.
+
+    A token updates only rows it may read (migration 20261126000700), so `projects:write` alone could
+    insert but never update. It is refused, as the database refuses it, rather than widened silently.
+    """
     scopes = [s.strip() for s in text.split(",") if s.strip()]
     unknown = [s for s in scopes if s not in SCOPES]
     if not scopes or unknown:
         raise ConfigError(f"unknown scope(s) {', '.join(unknown) or '(none given)'}: use {', '.join(SCOPES)}")
+    for scope in scopes:
+        kind, _, access = scope.partition(":")
+        if access == "write" and f"{kind}:read" not in scopes:
+            raise ConfigError(
+                f"{scope} needs {kind}:read (a token updates only rows it may read): add {kind}:read to --scopes"
+            )
     return scopes
 
 

@@ -107,28 +107,32 @@ def status(c: Context, env: str = "local", json: bool = False) -> None:
 
     proj = project()
     report = read_status(proj, expand(proj, env))
+    readable = [h for h in report.environments if h.error is None]
     if json:
         print_json(report.as_dict())
     else:
         from rich.table import Table
 
+        # An unreadable environment gets no column (it would be all "?"), only its line below.
         table = Table(title="migrations", show_lines=False)
         table.add_column("version", no_wrap=True)
         table.add_column("name")
         table.add_column("file")
-        for history in report.environments:
+        for history in readable:
             table.add_column(history.name)
-        marks = {True: "[green]applied[/green]", False: "[yellow]pending[/yellow]", None: "[red]?[/red]"}
+        marks = {True: "[green]applied[/green]", False: "[yellow]pending[/yellow]"}
         for row in report.rows:
             cells = [
-                "[red]applied, file edited since[/red]" if h.name in row.edited else marks[row.applied[h.name]]
-                for h in report.environments
+                "[red]applied, file edited since[/red]" if h.name in row.edited else marks[bool(row.applied[h.name])]
+                for h in readable
             ]
             table.add_row(row.version, row.name, "yes" if row.local else "[red]missing[/red]", *cells)
         out.print(table)
+        for history in readable:
+            out.print(f"{history.name}: {history.url}", markup=False)
         for history in report.environments:
-            state = f"[red]{history.error}[/red]" if history.error else history.url
-            out.print(f"{history.name}: {state}")
+            if history.error:
+                err.print(f"{history.name}: cannot read its history: {history.error}", markup=False, style="red")
     if not report.ok:
         raise ChecksFailed(f"could not read the history of: {', '.join(report.unreadable)}")
 

@@ -43,7 +43,10 @@ def _summary(report: StepReport) -> None:
 )
 @reports_errors
 def promote(c: Context, from_: str, to: str, yes: bool = False, backup_dir: str = "", json: bool = False) -> None:
-    """Promote migrations: gates, plan, backup of the target, push, verify, record (and a GitHub step summary)."""
+    """Promote migrations: gates, plan, backup of the target, push, verify, record (and a GitHub step summary).
+
+    A target already at the source's history is left alone: no prompt, no backup, nothing recorded.
+    """
     from supadeploy import promotion
     from supadeploy.environments import confirm
 
@@ -56,7 +59,8 @@ def promote(c: Context, from_: str, to: str, yes: bool = False, backup_dir: str 
         f"promotion {source} -> {target}: {len(plan.to_apply)} migration(s) to apply: "
         f"{', '.join(plan.to_apply) or 'none'}"
     )
-    confirm(target, action=f"promote {len(plan.to_apply)} migration(s)", yes=yes, interactive=interactive())
+    if plan.to_apply:  # nothing to confirm when nothing will change
+        confirm(target, action=f"promote {len(plan.to_apply)} migration(s)", yes=yes, interactive=interactive())
     try:
         report = promotion.promote(
             proj,
@@ -77,6 +81,10 @@ def promote(c: Context, from_: str, to: str, yes: bool = False, backup_dir: str 
     _summary(report)
     if json:
         print_json(report.as_dict())
+    elif report.outcome == promotion.UP_TO_DATE:
+        out.print(
+            f"{target.name} is up to date with {source.name}: nothing to promote (no backup taken, nothing recorded)"
+        )
     else:
         out.print(
             f"promoted {source.name} -> {target.name}: applied {len(report.applied)} migration(s); "

@@ -16,7 +16,7 @@ ENV_HELP = "Environment whose database holds the tokens (default local)."
         "env": ENV_HELP,
         "team": "Team id (uuid).",
         "name": "What the token is for, e.g. 'CI deploys'.",
-        "scopes": f"Comma-separated, from: {', '.join(TOKEN_SCOPES)}.",
+        "scopes": f"Comma-separated, from: {', '.join(TOKEN_SCOPES)}; a write scope needs its read scope.",
         "expires_in": "Lifetime: 12h, 90d, 4w (default 90d; at most 366 days).",
         "yes": "Confirm a protected environment without a prompt.",
     }

@@ -4,7 +4,7 @@ begin;
 create extension if not exists pgtap with schema extensions;
 set local search_path = public, extensions;
 
-select plan(80);
+select plan(81);
 
 -- Structure ---------------------------------------------------------------------
 select is(
@@ -305,10 +305,17 @@ select set_config('request.headers', json_build_object('x-api-token',
 select throws_ok($$ select private.authenticate_api_token() $$, 'PT401', null, 'a bad checksum is a 401');
 select set_config('request.headers', '{}', true);
 
--- a write-only token, sending PostgREST's PATCH with no filter (an UPDATE that reads no row)
+-- a write scope is issued only with its read scope
 reset role;
+select throws_ok($$ select private.operator_issue_api_token('00000000-0000-0000-0000-0000000000b1', 'w',
+  array['deployments:write'], interval '1 day') $$, '23514', null, 'deployments:write alone is not issued');
+
+-- a write-only token issued before that rule, sending PostgREST's PATCH with no filter (an UPDATE that
+-- reads no row)
 select set_config('test.token', private.operator_issue_api_token('00000000-0000-0000-0000-0000000000b1', 'w',
-  array['deployments:write'], interval '1 day'), true);
+  array['deployments:read', 'deployments:write'], interval '1 day'), true);
+update public.api_tokens set scopes = array['deployments:write']
+where token_hash = extensions.digest(current_setting('test.token'), 'sha256');
 select set_config('role', 'anon', true), set_config('request.jwt.claims', '{"role": "anon"}', true),
        set_config('request.headers', json_build_object('x-api-token', current_setting('test.token'))::text, true);
 update public.deployments set status = 'cancelled';
