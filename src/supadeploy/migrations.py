@@ -12,11 +12,14 @@ from supadeploy.errors import MigrationFileError
 # The Supabase CLI's own pattern; any other *.sql file in the folder it skips without a word.
 MIGRATION_FILENAME = re.compile(r"^(?P<version>[0-9]+)_(?P<name>.+)\.sql$")
 MIGRATION_NAME = re.compile(r"^[a-z0-9][a-z0-9_]{0,99}$")
+# `supabase migration repair` reads a version as a signed 64-bit integer; `db push` takes any digits, so a
+# longer version could be applied and then never be marked reverted.
+LARGEST_VERSION = 2**63 - 1
 
 
-def version_key(version: str) -> tuple[int, str]:
-    """Order versions as numbers (the CLI's versions are digits of any length)."""
-    return (int(version), version) if version.isdigit() else (-1, version)
+def version_key(version: str) -> str:
+    """Order versions as the CLI does: as strings (it applies 10_x.sql before 9_x.sql, and refuses 100 after 9)."""
+    return version
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,12 @@ def discover(folder: Path) -> list[MigrationFile]:
             problems.append(
                 f"malformed migration file name {path.name}: expected <digits>_<name>.sql "
                 "(the Supabase CLI would silently skip it)"
+            )
+            continue
+        if int(match["version"]) > LARGEST_VERSION:
+            problems.append(
+                f"{path.name}: version {match['version']} is larger than `supabase migration repair` can read "
+                f"(at most {LARGEST_VERSION}); rename it to a timestamp version (`invoke db.new`)"
             )
             continue
         unreadable, _ = _read(path)

@@ -1,0 +1,86 @@
+"""What a user nobody planned for types: versions the CLI orders its own way, a clock at the end of time,
+a project without the app's tables. Each ends with one true line and a non-zero exit, or succeeds."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from supadeploy.dburl import DbUrl
+
+from .conftest import ProjectDir, rls_table, run_invoke
+
+pytestmark = pytest.mark.e2e
+
+
+def one_error_line(output: str) -> str:
+    assert "Traceback" not in output and "unexpected" not in output, output
+    errors = [line for line in output.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, output
+    return errors[0]
+
+
+def history(url: DbUrl) -> list[str]:
+    with psycopg.connect(url.raw) as conn:
+        return [v for (v,) in conn.execute("select version from supabase_migrations.schema_migrations order by 1")]
+
+
+def public_tables(url: DbUrl) -> set[str]:
+    with psycopg.connect(url.raw) as conn:
+        return {t for (t,) in conn.execute("select tablename from pg_tables where schemaname = 'public'")}
+
+
+def test_the_push_orders_versions_as_the_cli_does(project_dir: ProjectDir, db_url: DbUrl) -> None:
+    """100000000000000 is a larger number than 20270101000000, but the CLI (comparing strings) puts it before."""
+    project_dir.set_env("local", SUPABASE_DB_URL=db_url.raw)
+    project_dir.add_migration("20270101000000", "a", rls_table("a"))
+    assert run_invoke(project_dir, "db.push").returncode == 0
+    late = project_dir.add_migration("100000000000000", "b", rls_table("b"))
+    refused = run_invoke(project_dir, "db.push")
+    assert refused.returncode == 1
+    line = one_error_line(refused.output)
+    assert "100000000000000_b.sql is older than the newest migration applied on local" in line
+    assert "--include-all" in line
+    assert history(db_url) == ["20270101000000"] and public_tables(db_url) == {"a"}
+
+    late.unlink()
+    project_dir.add_migration("9", "c", rls_table("c"))  # a smaller number, but after 2027... as the CLI reads it
+    pushed = run_invoke(project_dir, "db.push")
+    assert pushed.returncode == 0, pushed.output
+    assert history(db_url) == ["20270101000000", "9"] and public_tables(db_url) == {"a", "c"}
+
+
+def test_a_version_the_cli_cannot_repair_is_never_pushed(project_dir: ProjectDir, db_url: DbUrl) -> None:
+    project_dir.set_env("local", SUPABASE_DB_URL=db_url.raw)
+    project_dir.add_migration("99999999999999999999", "typo", rls_table("a"))
+    refused = run_invoke(project_dir, "db.push")
+    assert refused.returncode == 1
+    line = one_error_line(refused.output)
+    assert "99999999999999999999_typo.sql" in line and "migration repair" in line
+    assert public_tables(db_url) == set()
+
+
+def test_db_new_after_the_last_second_of_the_calendar_refuses_and_makes_no_file(project_dir: ProjectDir) -> None:
+    project_dir.add_migration("99991231235959", "last", "select 1;")
+    ran = run_invoke(project_dir, "db.new", "more")
+    assert ran.returncode == 1
+    line = one_error_line(ran.output)
+    assert "99991231235959_last.sql" in line
+    assert sorted(p.name for p in project_dir.migrations.iterdir()) == ["99991231235959_last.sql"]
+
+
+def test_db_new_after_a_version_no_clock_reaches_refuses_and_makes_no_file(project_dir: ProjectDir) -> None:
+    project_dir.add_migration("9", "hand_numbered", "select 1;")  # after any timestamp, as the CLI orders
+    ran = run_invoke(project_dir, "db.new", "more")
+    assert ran.returncode == 1
+    line = one_error_line(ran.output)
+    assert "9_hand_numbered.sql" in line
+    assert sorted(p.name for p in project_dir.migrations.iterdir()) == ["9_hand_numbered.sql"]
+
+
+def test_tokens_list_on_a_database_without_the_token_table(project_dir: ProjectDir, db_url: DbUrl) -> None:
+    project_dir.set_env("local", SUPABASE_DB_URL=db_url.raw)
+    ran = run_invoke(project_dir, "tokens.list", "--json")
+    assert ran.returncode == 1 and ran.stdout == ""
+    line = one_error_line(ran.output)
+    assert "api_tokens" in line and "42P01" in line
