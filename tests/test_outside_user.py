@@ -84,3 +84,18 @@ def test_tokens_list_on_a_database_without_the_token_table(project_dir: ProjectD
     assert ran.returncode == 1 and ran.stdout == ""
     line = one_error_line(ran.output)
     assert "api_tokens" in line and "42P01" in line
+
+
+def test_repair_refuses_to_revert_a_version_that_is_not_applied(project_dir: ProjectDir, db_url: DbUrl) -> None:
+    """A mistyped version is named, and nothing is reverted: not even the versions typed right."""
+    project_dir.set_env("local", SUPABASE_DB_URL=db_url.raw)
+    project_dir.add_migration("20240101000000", "a", rls_table("a"))
+    assert run_invoke(project_dir, "db.push").returncode == 0
+    typo = run_invoke(project_dir, "db.repair", "--version", "20240101000000,20240109999999", "--status", "reverted")
+    assert typo.returncode == 1
+    line = one_error_line(typo.output)
+    assert "20240109999999" in line and "not applied" in line and "marked reverted" not in typo.stdout
+    assert history(db_url) == ["20240101000000"]
+    repaired = run_invoke(project_dir, "db.repair", "--version", "20240101000000", "--status", "reverted")
+    assert repaired.returncode == 0, repaired.output
+    assert "20240101000000 marked reverted" in repaired.stdout and history(db_url) == []

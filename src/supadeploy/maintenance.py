@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from supadeploy import ledger
-from supadeploy.database import push_lock
+from supadeploy.database import applied_migrations, push_lock
 from supadeploy.environments import Environment
-from supadeploy.errors import ConfigError, MigrationFileError
+from supadeploy.errors import ConfigError, HistoryConflict, MigrationFileError
 from supadeploy.local_backend import recorded_backend, recreate_database, run_docker, setup_sql
 from supadeploy.migrations import MigrationFile, check_name, discover, version_key
 from supadeploy.pgtools import LineSink, discard
@@ -113,6 +113,16 @@ def repair(
     refuse_transaction_pooler(env.url)
     with push_lock(env.url, wait_seconds=Limits.of(env.settings).lock_wait) as conn:
         ledger.ensure(conn)
+        if status == "reverted":
+            # The CLI "reverts" a version that was never applied without a word: a mistyped version
+            # would be reported as done while the one meant stays applied.
+            applied = {m.version for m in applied_migrations(conn)}
+            unknown = [v for v in versions if v not in applied]
+            if unknown:
+                raise HistoryConflict(
+                    f"{', '.join(unknown)} {'is' if len(unknown) == 1 else 'are'} not applied on {env.name}: "
+                    "nothing was marked reverted (`invoke db.status` lists what is applied)"
+                )
         cli.repair(env.url, versions, status)
         if status == "applied":
             ledger.record(conn, [files[v] for v in versions], "repair")
