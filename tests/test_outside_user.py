@@ -3,12 +3,19 @@ a project without the app's tables. Each ends with one true line and a non-zero 
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import psycopg
 import pytest
 
 from supadeploy.dburl import DbUrl
 
-from .conftest import ProjectDir, rls_table, run_invoke
+from .conftest import REPO, ProjectDir, clean_environ, rls_table, run_invoke
 
 pytestmark = pytest.mark.e2e
 
@@ -99,3 +106,61 @@ def test_repair_refuses_to_revert_a_version_that_is_not_applied(project_dir: Pro
     repaired = run_invoke(project_dir, "db.repair", "--version", "20240101000000", "--status", "reverted")
     assert repaired.returncode == 0, repaired.output
     assert "20240101000000 marked reverted" in repaired.stdout and history(db_url) == []
+
+
+def test_local_start_with_a_local_dir_that_is_a_file(project_dir: ProjectDir) -> None:
+    taken = project_dir.root / "not-a-folder"
+    taken.write_text("mine\n")
+    ran = run_invoke(
+        project_dir, "local.start", SUPADEPLOY_LOCAL_DIR=str(taken / "pg"), SUPADEPLOY_LOCAL_BACKEND="cluster"
+    )
+    assert ran.returncode == 1
+    line = one_error_line(ran.output)
+    assert f"cannot create the local database folder {taken / 'pg'}" in line
+    assert taken.read_text() == "mine\n"
+
+
+def _children(pid: int) -> list[int]:
+    found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(child) for child in found]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="supabase_cli.push_failure says '(nothing was applied)' when the CLI dies with no server error; "
+    "the fix is in supabase_cli.py (see PushFailed(outcome_unknown=...)), which another engineer holds",
+)
+def test_a_cli_killed_in_the_middle_of_a_file_never_reads_nothing_was_applied(
+    project_dir: ProjectDir, db_url: DbUrl
+) -> None:
+    """The file was sent whole: the server goes on and commits it after the CLI is gone (an OOM kill, a crash)."""
+    project_dir.set_env("local", SUPABASE_DB_URL=db_url.raw)
+    project_dir.add_migration("20240101000000", "slow", rls_table("slow") + "select pg_sleep(3);\n")
+    argv = [sys.executable, "-m", "invoke", "--search-root", str(REPO), "db.push", "--skip-lint"]
+    env = clean_environ(SUPADEPLOY_PROJECT_DIR=str(project_dir.root))
+    with subprocess.Popen(
+        argv, cwd=project_dir.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as task:
+        deadline = time.monotonic() + 60
+        while not sleeping(db_url) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for child in _children(task.pid):
+            if "supabase" in Path(f"/proc/{child}/cmdline").read_text():
+                os.kill(child, signal.SIGKILL)
+        stdout, stderr = task.communicate(timeout=120)
+    assert task.returncode == 1
+    deadline = time.monotonic() + 30
+    while sleeping(db_url) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert history(db_url) == ["20240101000000"] and public_tables(db_url) == {"slow"}  # the server committed it
+    line = one_error_line(stdout + stderr)
+    assert "nothing was applied" not in line and "may still" in line
+
+
+def sleeping(url: DbUrl) -> bool:
+    with psycopg.connect(url.raw) as conn:
+        row = conn.execute(
+            "select count(*) from pg_stat_activity where datname = %s and query like %s and pid <> pg_backend_pid()",
+            (url.dbname, "%pg_sleep(3)%"),
+        ).fetchone()
+    return bool(row and row[0])

@@ -88,6 +88,13 @@ def test_a_lock_timeout_keeps_its_sqlstate_for_the_retry_loop() -> None:
     assert str(failure).endswith("(nothing was applied)")
 
 
+def test_a_file_whose_outcome_is_unknown_is_never_called_not_applied() -> None:
+    failure = PushFailed(file="2_b.sql", statement=None, detail="Applying migration 2_b.sql...", outcome_unknown=True)
+    for told in (str(failure), str(failure.amended(earlier=("1_a.sql",)))):
+        assert "nothing was applied" not in told and "may still commit 2_b.sql" in told and "\n" not in told
+    assert str(failure.amended(earlier=("1_a.sql",))).endswith("(applied before the failure: 1_a.sql)")
+
+
 def test_a_failure_before_any_file_names_the_cause_not_the_cli_s_advice() -> None:
     failure = push_failure(recorded("push_unreachable.txt"), [])
     assert failure.file is None and failure.statement is None

@@ -255,6 +255,7 @@ class Cleanup:
             applied=failure.applied,
             index=failure.index,
             committed=failure.committed,
+            outcome_unknown=failure.outcome_unknown,
         )
         return self.last
 

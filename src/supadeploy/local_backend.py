@@ -153,7 +153,12 @@ class LocalCluster:
         return done
 
     def _prepare_root(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LocalBackendError(
+                f"cannot create the local database folder {self.root}: {exc.strerror}; set SUPADEPLOY_LOCAL_DIR"
+            ) from None
         if os.geteuid() == 0:
             account = pwd.getpwnam(SERVER_USER)
             os.chown(self.root, account.pw_uid, account.pw_gid)
