@@ -3,6 +3,7 @@ a project without the app's tables. Each ends with one true line and a non-zero 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -164,3 +165,38 @@ def sleeping(url: DbUrl) -> bool:
             (url.dbname, "%pg_sleep(3)%"),
         ).fetchone()
     return bool(row and row[0])
+
+
+def test_a_file_saved_with_a_byte_order_mark_lints_and_pushes(project_dir: ProjectDir, db_url: DbUrl) -> None:
+    """Windows editors write a UTF-8 BOM; the CLI strips it, so the lint must not call the file unparsable."""
+    project_dir.set_env("local", SUPABASE_DB_URL=db_url.raw)
+    (project_dir.migrations / "20240101000000_bom.sql").write_bytes(b"\xef\xbb\xbf" + rls_table("bom").encode())
+    linted = run_invoke(project_dir, "db.lint", "--json")
+    assert linted.returncode == 0, linted.output
+    assert "syntax-error" not in linted.stdout
+    pushed = run_invoke(project_dir, "db.push")
+    assert pushed.returncode == 0, pushed.output
+    assert public_tables(db_url) == {"bom"}
+    status = run_invoke(project_dir, "db.status", "--json")
+    assert status.returncode == 0, status.output
+    (row,) = json.loads(status.stdout)["migrations"]
+    assert row["applied"] == {"local": True} and row["edited"] == []
+
+
+def test_a_file_with_a_nul_byte_is_refused_before_anything_runs(project_dir: ProjectDir, db_url: DbUrl) -> None:
+    project_dir.set_env("local", SUPABASE_DB_URL=db_url.raw)
+    project_dir.add_migration("20240101000000", "a", rls_table("a"))
+    (project_dir.migrations / "20240102000000_nul.sql").write_bytes(b"select 1;\n\x00select 2;\n")
+    for task in ("db.push", "db.lint"):
+        ran = run_invoke(project_dir, task)
+        assert ran.returncode == 1
+        line = one_error_line(ran.output)
+        assert "20240102000000_nul.sql" in line and "NUL byte on line 2" in line
+    assert public_tables(db_url) == set() and history_or_none(db_url) is None
+
+
+def history_or_none(url: DbUrl) -> list[str] | None:
+    with psycopg.connect(url.raw) as conn:
+        if conn.execute("select to_regclass('supabase_migrations.schema_migrations')").fetchone() == (None,):
+            return None
+    return history(url)
