@@ -200,3 +200,29 @@ def history_or_none(url: DbUrl) -> list[str] | None:
         if conn.execute("select to_regclass('supabase_migrations.schema_migrations')").fetchone() == (None,):
             return None
     return history(url)
+
+
+def test_a_backup_of_another_environment_is_never_restored_into_a_protected_one(
+    project_dir: ProjectDir, db_url: DbUrl
+) -> None:
+    """A tired operator picks staging's dump for production: refused, production untouched."""
+    project_dir.add_migration("20240101000000", "a", rls_table("a"))
+    project_dir.set_env("staging", SUPABASE_DB_URL=db_url.raw)
+    assert run_invoke(project_dir, "db.push", "--env", "staging", "--yes").returncode == 0
+    backed_up = run_invoke(project_dir, "db.backup", "--env", "staging", "--backup-dir", str(project_dir.root / "b"))
+    assert backed_up.returncode == 0, backed_up.output
+    (dump,) = (project_dir.root / "b").glob("staging-*.dump")
+    with psycopg.connect(db_url.raw, autocommit=True) as conn:
+        conn.execute("create table public.written_since (id int)")
+    project_dir.set_env("production", SUPABASE_DB_URL=db_url.raw)
+    refused = run_invoke(project_dir, "db.restore", "--env", "production", "--from", str(dump), "--yes")
+    assert refused.returncode == 1
+    line = one_error_line(refused.output)
+    assert f"{dump.name} is a backup of staging, not of production" in line and "nothing was changed" in line
+    assert public_tables(db_url) == {"a", "written_since"}
+
+    project_dir.set_env("qa", SUPABASE_DB_URL=db_url.raw)  # not protected: copying staging down is allowed
+    copied = run_invoke(project_dir, "db.restore", "--env", "qa", "--from", str(dump), "--yes")
+    assert copied.returncode == 0, copied.output
+    assert f"restored {dump.name} (a backup of staging) into qa" in copied.stdout
+    assert public_tables(db_url) == {"a"}
