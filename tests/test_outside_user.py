@@ -226,3 +226,10 @@ def test_a_backup_of_another_environment_is_never_restored_into_a_protected_one(
     assert copied.returncode == 0, copied.output
     assert f"restored {dump.name} (a backup of staging) into qa" in copied.stdout
     assert public_tables(db_url) == {"a"}
+
+
+@pytest.mark.parametrize("rows", ["abc", "1e3", "", "-5", "0"])
+def test_nova_import_batch_rows_that_are_not_a_count(project_dir: ProjectDir, rows: str) -> None:
+    ran = run_invoke(project_dir, "nova.import", "--dry-run", "--batch-rows", rows, "--from-url", "postgresql://u@h/n")
+    assert ran.returncode == 1
+    assert "--batch-rows" in one_error_line(ran.output)
