@@ -233,3 +233,10 @@ def test_nova_import_batch_rows_that_are_not_a_count(project_dir: ProjectDir, ro
     ran = run_invoke(project_dir, "nova.import", "--dry-run", "--batch-rows", rows, "--from-url", "postgresql://u@h/n")
     assert ran.returncode == 1
     assert "--batch-rows" in one_error_line(ran.output)
+
+
+def test_local_stop_with_nothing_running_claims_nothing_about_the_past(project_dir: ProjectDir) -> None:
+    """Said after a stop too, so it cannot say that local.start never started anything."""
+    ran = run_invoke(project_dir, "local.stop", SUPADEPLOY_LOCAL_BACKEND="cluster")
+    assert ran.returncode == 0, ran.output
+    assert ran.stdout == "nothing to stop: no local database that local.start started is running for this project\n"
