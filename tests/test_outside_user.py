@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -15,6 +17,9 @@ import psycopg
 import pytest
 
 from supadeploy.dburl import DbUrl
+from supadeploy.errors import LocalBackendError
+from supadeploy.local_backend import LocalCluster, free_port
+from supadeploy.pgtools import find_bindir
 
 from .conftest import REPO, ProjectDir, clean_environ, rls_table, run_invoke
 
@@ -240,3 +245,33 @@ def test_local_stop_with_nothing_running_claims_nothing_about_the_past(project_d
     ran = run_invoke(project_dir, "local.stop", SUPADEPLOY_LOCAL_BACKEND="cluster")
     assert ran.returncode == 0, ran.output
     assert ran.stdout == "nothing to stop: no local database that local.start started is running for this project\n"
+
+
+def test_local_start_after_an_initdb_cut_short_starts_afresh() -> None:
+    """Ctrl-C during the first local.start: initdb had written the data folder, not yet supadeploy's settings.
+
+    The next start must not call that folder a cluster made by an older supadeploy, nor stop on initdb's
+    "directory exists": nothing in it was ever used, so it is made again.
+    """
+    root = Path(tempfile.mkdtemp(prefix="supadeploy-cut-", dir="/tmp"))
+    root.chmod(0o755)
+    try:
+        real = find_bindir()
+        cut = root / "bin"
+        cut.mkdir()
+        for tool in real.iterdir():
+            (cut / tool.name).symlink_to(tool)
+        (cut / "initdb").unlink()
+        (cut / "initdb").write_text(f'#!/bin/sh\n"{real}/initdb" "$@" >/dev/null\nexit 130\n')
+        (cut / "initdb").chmod(0o755)
+        with pytest.raises(LocalBackendError, match="initdb failed"):
+            LocalCluster(root=root / "local", port=free_port(), bindir=cut, durable=False).start()
+        again = LocalCluster(root=root / "local", port=free_port(), bindir=real, durable=False)
+        try:
+            assert again.start() is True
+            with psycopg.connect(again.url.raw) as conn:
+                assert conn.execute("select to_regclass('auth.users') is not null").fetchone() == (True,)
+        finally:
+            again.stop()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
