@@ -275,3 +275,21 @@ def test_local_start_after_an_initdb_cut_short_starts_afresh() -> None:
             again.stop()
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="supabase_cli._APPLYING reads the file name as \\S+: a name with a space is never counted or named; "
+    "the fix is in supabase_cli.py, which another engineer holds",
+)
+def test_a_file_name_with_a_space_is_counted_and_named(project_dir: ProjectDir, db_url: DbUrl) -> None:
+    """The CLI takes any name after `<digits>_`; a push reporting 0 applied after applying one tells a lie."""
+    project_dir.set_env("local", SUPABASE_DB_URL=db_url.raw)
+    project_dir.add_migration("20240101000000", "add notes", rls_table("notes"))
+    pushed = run_invoke(project_dir, "db.push", "--skip-lint")
+    assert pushed.returncode == 0, pushed.output
+    assert "applied 1 migration(s) to local" in pushed.stdout
+    project_dir.add_migration("20240102000000", "fix notes", "select 1/0;")
+    failed = run_invoke(project_dir, "db.push", "--skip-lint")
+    assert failed.returncode == 1
+    assert "migration 20240102000000_fix notes.sql failed: division by zero" in one_error_line(failed.output)
