@@ -244,7 +244,7 @@ def test_local_stop_with_nothing_running_claims_nothing_about_the_past(project_d
     """Said after a stop too, so it cannot say that local.start never started anything."""
     ran = run_invoke(project_dir, "local.stop", SUPADEPLOY_LOCAL_BACKEND="cluster")
     assert ran.returncode == 0, ran.output
-    assert ran.stdout == "nothing to stop: no local database that local.start started is running for this project\n"
+    assert ran.stdout == "nothing to stop: no running local database is recorded for this project\n"
 
 
 def test_local_start_after_an_initdb_cut_short_starts_afresh() -> None:
