@@ -13,13 +13,27 @@ def touch(folder: Path, name: str, body: str = "select 1;") -> None:
     (folder / name).write_text(body)
 
 
-def test_discover_orders_versions_numerically(tmp_path: Path) -> None:
+def test_discover_orders_versions_as_the_cli_does(tmp_path: Path) -> None:
+    # supabase 3.1.0 compares versions as strings (it applies 10_x.sql before 9_x.sql), and so does the push.
     touch(tmp_path, "20240101000000_b.sql")
     touch(tmp_path, "9_a.sql")
     touch(tmp_path, "100_c.sql")
     found = discover(tmp_path)
-    assert [m.version for m in found] == ["9", "100", "20240101000000"]
-    assert [m.name for m in found] == ["a", "c", "b"]
+    assert [m.version for m in found] == ["100", "20240101000000", "9"]
+    assert [m.name for m in found] == ["c", "b", "a"]
+
+
+def test_a_version_the_cli_cannot_repair_is_refused(tmp_path: Path) -> None:
+    # `supabase migration repair` reads a version as a 64-bit integer; `db push` takes any digits, so a
+    # longer version could be applied and then never marked reverted.
+    touch(tmp_path, "9223372036854775807_largest.sql")
+    touch(tmp_path, "09223372036854775807_padded.sql")
+    assert len(discover(tmp_path)) == 2
+    touch(tmp_path, "9223372036854775808_too_large.sql")
+    with pytest.raises(MigrationFileError) as caught:
+        discover(tmp_path)
+    assert str(caught.value).count("9223372036854775808_too_large.sql") == 1
+    assert "migration repair" in str(caught.value) and "\n" not in str(caught.value)
 
 
 def test_hidden_files_and_folders_are_ignored(tmp_path: Path) -> None:

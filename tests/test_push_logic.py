@@ -31,14 +31,16 @@ def applied(*versions: str) -> list[AppliedMigration]:
 
 
 def test_plan_of_a_fresh_database_is_every_file_in_order() -> None:
-    plan = plan_push(files("1", "2", "10"), [], "local")
-    assert [f.version for f in plan.pending] == ["1", "2", "10"]
+    plan = plan_push(files("1", "10", "2"), [], "local")
+    assert [f.version for f in plan.pending] == ["1", "10", "2"]
     assert plan.out_of_order == () and plan.remote_only == ()
 
 
-def test_plan_orders_versions_as_numbers() -> None:
-    plan = plan_push(files("9", "10", "100"), applied("9", "10"), "local")
-    assert [f.version for f in plan.pending] == ["100"] and plan.out_of_order == ()
+def test_plan_orders_versions_as_the_cli_does() -> None:
+    # supabase 3.1.0 compares versions as strings: after 10 and 9 it refuses 100 (older than 9) and pushes 99.
+    plan = plan_push(files("10", "100", "9", "99"), applied("9", "10"), "local")
+    assert [f.version for f in plan.pending] == ["100", "99"]
+    assert [f.version for f in plan.out_of_order] == ["100"]
 
 
 def test_plan_finds_files_older_than_the_newest_applied() -> None:
@@ -49,8 +51,8 @@ def test_plan_finds_files_older_than_the_newest_applied() -> None:
 
 
 def test_plan_finds_versions_applied_without_a_local_file() -> None:
-    plan = plan_push(files("1", "4"), applied("1", "20", "3"), "local")
-    assert plan.remote_only == ("3", "20")
+    plan = plan_push(files("1", "4"), applied("1", "5", "20"), "local")
+    assert plan.remote_only == ("20", "5")
     assert [f.version for f in plan.pending] == ["4"] and [f.version for f in plan.out_of_order] == ["4"]
 
 
@@ -84,6 +86,13 @@ def test_a_lock_timeout_keeps_its_sqlstate_for_the_retry_loop() -> None:
     failure = push_failure(recorded("push_lock_timeout.txt"), ["20240104000000_alter_good.sql"])
     assert "55P03" in failure.detail and failure.statement == "#0 alter table good add column note text"
     assert str(failure).endswith("(nothing was applied)")
+
+
+def test_a_file_whose_outcome_is_unknown_is_never_called_not_applied() -> None:
+    failure = PushFailed(file="2_b.sql", statement=None, detail="Applying migration 2_b.sql...", outcome_unknown=True)
+    for told in (str(failure), str(failure.amended(earlier=("1_a.sql",)))):
+        assert "nothing was applied" not in told and "may still commit 2_b.sql" in told and "\n" not in told
+    assert str(failure.amended(earlier=("1_a.sql",))).endswith("(applied before the failure: 1_a.sql)")
 
 
 def test_a_failure_before_any_file_names_the_cause_not_the_cli_s_advice() -> None:

@@ -132,3 +132,13 @@ def test_no_module_but_settings_reads_the_environment_by_name() -> None:
             if any(text.endswith(name) for name in ENVIRON_READS):
                 offenders.append(f"{path.relative_to(REPO)}:{node.lineno}: {ast.unparse(node)}")
     assert offenders == []
+
+
+def test_an_env_file_that_is_not_utf8_is_named_in_one_line(tmp_path: Path) -> None:
+    # Windows editors save UTF-16 with a byte order mark; the file's secret never reaches the message.
+    secret = "Sekr1t-utf16-pw"
+    (tmp_path / ".env.staging").write_text(f"SUPABASE_DB_URL=postgresql://u:{secret}@db/app\n", encoding="utf-16")
+    with pytest.raises(ConfigError) as caught:
+        load(tmp_path, "staging", {})
+    message = str(caught.value)
+    assert ".env.staging is not UTF-8 text" in message and "\n" not in message and secret not in message

@@ -368,11 +368,22 @@ def _read_manifest(dump: Path) -> dict[str, object]:
     return manifest if isinstance(manifest, dict) else {}
 
 
-def restore(env: Environment, dump: Path) -> None:
-    """Give back the backup point of the environment's own schemas, in one transaction, under the push lock."""
+def restore(env: Environment, dump: Path) -> str | None:
+    """Give back the backup point of the environment's own schemas, in one transaction, under the push lock.
+
+    Returns the environment the backup was taken from (its manifest's), when the manifest names one. A
+    backup of another environment is never restored into a protected one: that is a wrong file picked.
+    """
     if not dump.is_file():
         raise BackupError(f"no backup file at {dump}")
     manifest = _read_manifest(dump)
+    source = manifest.get("env")
+    source = source if isinstance(source, str) and source else None
+    if source is not None and source != env.name and env.protected:
+        raise BackupError(
+            f"{dump.name} is a backup of {source}, not of {env.name}: refusing to restore it into a protected "
+            "environment; nothing was changed"
+        )
     expected = manifest.get("sha256")
     if expected and expected != _sha256(dump):
         raise BackupError(f"{dump.name} does not match its manifest's sha256: refusing to restore it")
@@ -399,6 +410,7 @@ def restore(env: Environment, dump: Path) -> None:
         holding = _holding_extensions(conn, schemas)
         plan = plan_restore(entries, backed_up, live, holding, again)
         _run_restore(env, dump, plan)
+    return source
 
 
 def _holding_extensions(conn: psycopg.Connection, schemas: Sequence[str]) -> list[str]:

@@ -24,6 +24,7 @@ from pglast import ast
 from pglast.enums import AlterTableType, ConstrType, DropBehavior, ObjectType
 
 from supadeploy.lint import split_statements
+from supadeploy.migrations import migration_sql
 from supadeploy.table_sizes import ColumnType, Constraint, Table, TargetTables
 
 # Size classes. Small: below both; large: at or above either; medium: between. Unknown sizes count as large.
@@ -1223,7 +1224,7 @@ def classify(files: Sequence[Path], target: TargetTables) -> list[FileLocks]:
     for path in files:
         display = path.name
         try:
-            statements = split_statements(path.read_text())
+            statements = split_statements(migration_sql(path))
         except pglast.parser.ParseError as exc:
             results.append(FileLocks(display, error=f"PostgreSQL cannot parse this file: {exc.args[0]}"))
             continue

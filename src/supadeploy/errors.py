@@ -59,7 +59,9 @@ class PushFailed(CliError):
 
     `applied` is every file this push applied before the failure (across lock-timeout retries). The
     failing file was rolled back, unless it commits on its own (its own BEGIN/COMMIT): then `committed`
-    names its statements that stay, though the CLI's history does not record the file.
+    names its statements that stay, though the CLI's history does not record the file. `outcome_unknown`:
+    the CLI stopped (killed, crashed) with no answer from the server about the failing file, which it had
+    sent whole: the server may still commit it, so nothing is claimed about it.
     """
 
     def __init__(
@@ -71,6 +73,7 @@ class PushFailed(CliError):
         applied: tuple[str, ...] = (),
         index: int | None = None,
         committed: tuple[str, ...] = (),
+        outcome_unknown: bool = False,
     ) -> None:
         """Record the failing file, its statement (and its position), what was applied before, what stays of it."""
         self.file = file
@@ -79,6 +82,7 @@ class PushFailed(CliError):
         self.applied = applied
         self.index = index
         self.committed = committed
+        self.outcome_unknown = outcome_unknown
         where = f"migration {file} failed" if file else "db push failed"
         message = f"{where}: {detail}"
         if statement:
@@ -88,9 +92,14 @@ class PushFailed(CliError):
                 f"; {file} commits on its own, so {len(committed)} of its statements before the failure stay applied "
                 f"although the history does not record it ({'; '.join(committed)})"
             )
+        if file and outcome_unknown:
+            message += (
+                f"; the CLI stopped before the server answered, which may still commit {file}: "
+                "`invoke db.status` tells what is applied"
+            )
         if applied:
             message += f" (applied before the failure: {', '.join(applied)})"
-        elif file and not committed:
+        elif file and not committed and not outcome_unknown:
             message += " (nothing was applied)"
         super().__init__(message)
 
@@ -103,6 +112,7 @@ class PushFailed(CliError):
             applied=(*earlier, *self.applied),
             index=self.index,
             committed=self.committed if committed is None else committed,
+            outcome_unknown=self.outcome_unknown,
         )
 
 

@@ -27,6 +27,7 @@ from supadeploy.database import connect
 from supadeploy.dburl import DbUrl
 from supadeploy.errors import PushFailed, SupadeployError
 from supadeploy.lint import split_statements
+from supadeploy.migrations import migration_sql
 from supadeploy.pgtools import LineSink
 from supadeploy.project import sql_file
 from supadeploy.sql_tree import Node, ParseError, fields, kind, options, parse_quietly
@@ -255,6 +256,7 @@ class Cleanup:
             applied=failure.applied,
             index=failure.index,
             committed=failure.committed,
+            outcome_unknown=failure.outcome_unknown,
         )
         return self.last
 
@@ -276,7 +278,7 @@ class Cleanup:
 
     def _shape(self, filename: str | None) -> FileShape:
         try:
-            return file_shape((self.migrations_dir / filename).read_text()) if filename else UNKNOWN_FILE
+            return file_shape(migration_sql(self.migrations_dir / filename)) if filename else UNKNOWN_FILE
         except OSError:
             return UNKNOWN_FILE
 

@@ -18,6 +18,7 @@ from typing import IO, Any
 from supadeploy import pgtools
 from supadeploy.anon_predicates import anon_can_pass
 from supadeploy.errors import ConfigError, ToolFailed, ToolNotFound
+from supadeploy.migrations import migration_sql
 from supadeploy.project import Project
 from supadeploy.schema_model import (
     ANON_ROLES,
@@ -676,7 +677,7 @@ def check_file(
     model: SchemaModel | None = None,
 ) -> list[Finding]:
     """Every Supabase-specific finding in one file, suppressions applied."""
-    return check_text(path.read_text(), display, settings, model).findings
+    return check_text(migration_sql(path), display, settings, model).findings
 
 
 def check_text(
@@ -845,7 +846,7 @@ def _check_in_order(project: Project, paths: Sequence[Path], settings: ApiSettin
     root = str(project.root) + os.sep
     for path in ordered[: last + 1]:
         display = path.removeprefix(root) if path.startswith(root) else path
-        result = check_text(Path(path).read_text(), display, settings, model)
+        result = check_text(migration_sql(Path(path)), display, settings, model)
         if path in wanted:
             results[display] = result
     return results

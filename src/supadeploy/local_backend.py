@@ -153,7 +153,12 @@ class LocalCluster:
         return done
 
     def _prepare_root(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LocalBackendError(
+                f"cannot create the local database folder {self.root}: {exc.strerror}; set SUPADEPLOY_LOCAL_DIR"
+            ) from None
         if os.geteuid() == 0:
             account = pwd.getpwnam(SERVER_USER)
             os.chown(self.root, account.pw_uid, account.pw_gid)
@@ -164,8 +169,20 @@ class LocalCluster:
                     )
 
     def init(self) -> None:
-        """Initdb with the postgres superuser's password set to Supabase's local default."""
+        """Initdb with the postgres superuser's password set to Supabase's local default.
+
+        initdb writes into a partial folder, renamed to the data folder once supadeploy's settings and layout
+        record are in: a start cut short (Ctrl-C, a killed task) leaves no half-made cluster that the next
+        start would take for a finished one. Nothing in a partial folder, or in a data folder initdb never
+        finished (no PG_VERSION), was ever used; the next init removes it.
+        """
         self._prepare_root()
+        partial = self.root / f"{self.datadir.name}.partial"
+        if self.initialized:
+            raise LocalBackendError(f"{self.datadir} already holds a cluster: refusing to make another over it")
+        for leftover in (partial, self.datadir):
+            if leftover.exists():
+                shutil.rmtree(leftover)
         pwfile = self.root / ".pwfile"
         pwfile.write_text(LOCAL_PASSWORD + "\n")
         try:
@@ -177,7 +194,7 @@ class LocalCluster:
                 [
                     str(self._bindir() / "initdb"),
                     "-D",
-                    str(self.datadir),
+                    str(partial),
                     "-U",
                     ADMIN_USER,
                     f"--pwfile={pwfile}",
@@ -203,9 +220,10 @@ class LocalCluster:
         if not self.durable:
             # Test clusters trade crash safety for speed; a developer's cluster keeps it.
             settings += ["fsync = off", "synchronous_commit = off", "full_page_writes = off"]
-        with (self.datadir / "postgresql.conf").open("a") as conf:
+        with (partial / "postgresql.conf").open("a") as conf:
             conf.write("\n# supadeploy local cluster\n" + "\n".join(settings) + "\n")
         (self.root / LAYOUT_FILE).write_text(json.dumps({"layout": LAYOUT, "superuser": ADMIN_USER}) + "\n")
+        partial.rename(self.datadir)
 
     def _libdir(self) -> Path:
         done = subprocess.run(

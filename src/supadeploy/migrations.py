@@ -12,11 +12,17 @@ from supadeploy.errors import MigrationFileError
 # The Supabase CLI's own pattern; any other *.sql file in the folder it skips without a word.
 MIGRATION_FILENAME = re.compile(r"^(?P<version>[0-9]+)_(?P<name>.+)\.sql$")
 MIGRATION_NAME = re.compile(r"^[a-z0-9][a-z0-9_]{0,99}$")
+# What Windows editors put before UTF-8 text. The CLI drops it before it splits a file; PostgreSQL's parser
+# would take it for part of the first word.
+BYTE_ORDER_MARK = "\ufeff"
+# `supabase migration repair` reads a version as a signed 64-bit integer; `db push` takes any digits, so a
+# longer version could be applied and then never be marked reverted.
+LARGEST_VERSION = 2**63 - 1
 
 
-def version_key(version: str) -> tuple[int, str]:
-    """Order versions as numbers (the CLI's versions are digits of any length)."""
-    return (int(version), version) if version.isdigit() else (-1, version)
+def version_key(version: str) -> str:
+    """Order versions as the CLI does: as strings (it applies 10_x.sql before 9_x.sql, and refuses 100 after 9)."""
+    return version
 
 
 @dataclass(frozen=True)
@@ -56,8 +62,11 @@ def _read(path: Path) -> tuple[str | None, str]:
         data = path.read_bytes()
     except OSError as exc:
         return f"{path.name} cannot be read: {exc.strerror}", ""
+    if b"\x00" in data:
+        line = data.count(b"\n", 0, data.index(b"\x00")) + 1
+        return f"{path.name} holds a NUL byte on line {line}: PostgreSQL would refuse it; remove it", ""
     try:
-        return None, data.decode("utf-8")
+        return None, data.decode("utf-8").removeprefix(BYTE_ORDER_MARK)
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         return (
@@ -65,6 +74,11 @@ def _read(path: Path) -> tuple[str | None, str]:
             "PostgreSQL would refuse it; save the file as UTF-8",
             "",
         )
+
+
+def migration_sql(path: Path) -> str:
+    """A migration file's SQL as the CLI sends it: UTF-8, without a byte order mark."""
+    return path.read_text(encoding="utf-8").removeprefix(BYTE_ORDER_MARK)
 
 
 def check_name(name: str) -> None:
@@ -90,6 +104,12 @@ def discover(folder: Path) -> list[MigrationFile]:
             problems.append(
                 f"malformed migration file name {path.name}: expected <digits>_<name>.sql "
                 "(the Supabase CLI would silently skip it)"
+            )
+            continue
+        if int(match["version"]) > LARGEST_VERSION:
+            problems.append(
+                f"{path.name}: version {match['version']} is larger than `supabase migration repair` can read "
+                f"(at most {LARGEST_VERSION}); rename it to a timestamp version (`invoke db.new`)"
             )
             continue
         unreadable, _ = _read(path)

@@ -119,7 +119,14 @@ def load(root: Path, name: str, environ: Mapping[str, str], *, always_protected:
 def _dotenv(path: Path) -> Iterator[tuple[str, str]]:
     from dotenv import dotenv_values  # only when a file exists
 
-    for key, value in dotenv_values(path).items():
+    try:
+        values = dotenv_values(path)
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path.name} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}): "
+            "save it as UTF-8"
+        ) from None
+    for key, value in values.items():
         if value is not None:
             yield key, value
 

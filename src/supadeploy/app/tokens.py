@@ -126,7 +126,12 @@ def create(conn: psycopg.Connection, team: uuid.UUID, name: str, scopes: list[st
 
 def listing(conn: psycopg.Connection, team: uuid.UUID | None = None) -> list[TokenInfo]:
     """Every token (of one team), newest first; the hash is never selected."""
-    rows = conn.execute(app_sql("tokens_list.sql"), {"team": team}).fetchall()
+    import psycopg
+
+    try:
+        rows = conn.execute(app_sql("tokens_list.sql"), {"team": team}).fetchall()
+    except psycopg.Error as exc:  # e.g. 42P01: a database the token migrations never reached
+        raise _database_error(exc) from None
     return [TokenInfo(r[0], r[1], r[2], r[3], tuple(r[4]), r[5], r[6], r[7], r[8]) for r in rows]
 
 

@@ -320,8 +320,9 @@ def restore(c: Context, from_: str, env: str = "local", yes: bool = False) -> No
     proj = project()
     target = environment(proj, env)
     confirm_restore(target, yes=yes, interactive=interactive())
-    load_dump(target, Path(from_))
-    out.print(f"restored {Path(from_).name} into {target.name}")
+    source = load_dump(target, Path(from_))
+    taken_from = f" (a backup of {source})" if source and source != target.name else ""
+    out.print(f"restored {Path(from_).name}{taken_from} into {target.name}")
 
 
 @task(

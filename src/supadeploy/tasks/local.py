@@ -53,7 +53,7 @@ def stop(c: Context) -> None:
     proj = project()
     backend = local_backend.recorded_backend(proj)
     if backend is None:
-        out.print("nothing to stop: local.start has not started anything for this project")
+        out.print("nothing to stop: no running local database is recorded for this project")
         return
     if backend == "docker":
         local_backend.run_docker(cli(proj), ["stop"], echo_cli)

@@ -102,7 +102,7 @@ def import_(
     schema: str = "public",
     dry_run: bool = False,
     create_users: bool = False,
-    batch_rows: int = DEFAULT_BATCH_ROWS,
+    batch_rows: str = str(DEFAULT_BATCH_ROWS),  # parsed here: invoke's own int() would end in a traceback
     json: bool = False,
     yes: bool = False,
 ) -> None:
@@ -112,6 +112,8 @@ def import_(
     from supadeploy.environments import confirm
     from supadeploy.settings import NOVA_URL
 
+    if not batch_rows.strip().isdigit() or int(batch_rows) < 1:
+        raise ConfigError(f"--batch-rows takes a whole number of rows, at least 1 (got {batch_rows!r})")
     proj = project()
     target = environment(proj, env)
     source = DbUrl.parse(from_url, "--from-url") if from_url else target.settings.nova_url
@@ -131,7 +133,7 @@ def import_(
             dry_run=dry_run,
             create_users=create_users,
             auth_admin=admin,
-            batch_rows=batch_rows,
+            batch_rows=int(batch_rows),
             progress=bar,
             lock_wait=target.settings.lock_wait,
         )
