@@ -131,11 +131,6 @@ def _children(pid: int) -> list[int]:
     return [int(child) for child in found]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="supabase_cli.push_failure says '(nothing was applied)' when the CLI dies with no server error; "
-    "the fix is in supabase_cli.py (see PushFailed(outcome_unknown=...)), which another engineer holds",
-)
 def test_a_cli_killed_in_the_middle_of_a_file_never_reads_nothing_was_applied(
     project_dir: ProjectDir, db_url: DbUrl
 ) -> None:
@@ -277,11 +272,6 @@ def test_local_start_after_an_initdb_cut_short_starts_afresh() -> None:
         shutil.rmtree(root, ignore_errors=True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="supabase_cli._APPLYING reads the file name as \\S+: a name with a space is never counted or named; "
-    "the fix is in supabase_cli.py, which another engineer holds",
-)
 def test_a_file_name_with_a_space_is_counted_and_named(project_dir: ProjectDir, db_url: DbUrl) -> None:
     """The CLI takes any name after `<digits>_`; a push reporting 0 applied after applying one tells a lie."""
     project_dir.set_env("local", SUPABASE_DB_URL=db_url.raw)

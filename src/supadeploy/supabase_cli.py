@@ -36,7 +36,7 @@ _PLATFORM = (
     + "-"
     + ("x64" if platform.machine() in ("x86_64", "AMD64") else "arm64")
 )
-_APPLYING = re.compile(r"^Applying migration (?P<file>\S+\.sql)\.\.\.$")
+_APPLYING = re.compile(r"^Applying migration (?P<file>.+\.sql)\.\.\.$")  # any name after <digits>_, spaces too
 _AT_STATEMENT = re.compile(r"^At statement:? (?P<index>\d+)")
 _CREATED = re.compile(r"Created new migration at (?P<path>\S+\.sql)")
 
@@ -265,11 +265,21 @@ def push_failure(lines: Sequence[str], started: Sequence[str]) -> PushFailed:
                 body.append(ln)
             index = int(at["index"])
             statement = f"#{index} " + " ".join(body)[:300] if body else f"#{index}"
+    # No answer from the server (the CLI was killed, or crashed): it had sent the file whole, which the server may
+    # still commit, so nothing is claimed about it.
+    outcome_unknown = detail is None
     if detail is None:
         meaningful = _reason_lines(lines)
         detail = meaningful[-1] if meaningful else "the Supabase CLI exited with an error"
     failing = started[-1] if started else None
-    return PushFailed(file=failing, statement=statement, detail=detail, applied=tuple(started[:-1]), index=index)
+    return PushFailed(
+        file=failing,
+        statement=statement,
+        detail=detail,
+        applied=tuple(started[:-1]),
+        index=index,
+        outcome_unknown=outcome_unknown,
+    )
 
 
 def applying_file(line: str) -> str | None:
