@@ -76,22 +76,29 @@ def test_a_push_run_by_ci_loads_only_what_it_uses(project_dir, db_url) -> None: 
 
 
 def test_a_task_leaves_what_it_loaded_to_the_exit_not_to_the_collector() -> None:
-    # The interpreter's last collection at exit walks everything a task loaded (about 50 ms of a push):
-    # the boundary freezes it when a task ends, failed or not.
+    # The collector would run about a hundred young collections over the modules a task loads, and walk them
+    # all again at exit (about 50 ms of a push): a task runs with larger thresholds, and the boundary freezes
+    # what it loaded when it ends, failed or not.
     import gc
 
     from invoke.exceptions import Exit
 
     from supadeploy.errors import ConfigError
-    from supadeploy.tasks.boundary import reports_errors
+    from supadeploy.tasks.boundary import GC_THRESHOLDS, reports_errors
+
+    seen: list[tuple[int, int, int]] = []
 
     def fails() -> None:
+        seen.append(gc.get_threshold())
         raise ConfigError("bad value")
 
+    thresholds = gc.get_threshold()
     gc.unfreeze()
     try:
         with pytest.raises(Exit, match="error: bad value"):
             reports_errors(fails)()
+        assert seen == [GC_THRESHOLDS] and GC_THRESHOLDS[0] > thresholds[0]
         assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
+        gc.set_threshold(*thresholds)
