@@ -6,6 +6,10 @@ Cases (each a median of --rounds, raw and ours taking turns on fresh databases):
   - 1 pending migration onto a database with N applied     target <= 1.2x  (the push a developer feels)
   - status over 3 environments x N migrations              target <= 0.7x
 
+Each push case also times the floor of any Invoke task that wraps the CLI: Python importing Invoke, then
+the raw push (what `invoke` costs before a task body runs). Where the floor's own ratio is near the
+target, the target is out of reach for a push through Invoke on that machine.
+
     .venv/bin/python bench/push_status.py               # starts its own cluster in /tmp
     .venv/bin/python bench/push_status.py --rounds 5 --migrations 200
 """
@@ -38,6 +42,7 @@ from supadeploy.project import Project  # noqa: E402
 from supadeploy.supabase_cli import find_cli  # noqa: E402
 
 TARGETS = {"empty": 1.15, "one": 1.2, "status": 0.7}
+FLOOR = "import subprocess, sys, invoke; sys.exit(subprocess.run(sys.argv[1:]).returncode)"
 
 
 def migration(folder: Path, i: int) -> Path:
@@ -85,19 +90,25 @@ def applied(url: DbUrl) -> int:
     return int(row[0]) if row else 0
 
 
-def pair(rounds: int, raw: Callable[[int], float], ours: Callable[[int], float], label: str) -> tuple[float, float]:
-    """Medians of raw and ours, taking turns on who goes first."""
-    raws: list[float] = []
-    oursl: list[float] = []
+def interleave(rounds: int, label: str, runs: dict[str, Callable[[int], float]]) -> dict[str, float]:
+    """The median of each run, the runs taking turns on who goes first."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    names = list(runs)
     for round_ in range(rounds):
-        if round_ % 2 == 0:
-            raws.append(raw(round_))
-            oursl.append(ours(round_))
-        else:
-            oursl.append(ours(round_))
-            raws.append(raw(round_))
-        print(f"  {label} round {round_}: raw {raws[-1]:.3f}s, invoke {oursl[-1]:.3f}s", flush=True)
-    return statistics.median(raws), statistics.median(oursl)
+        for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
+            times[name].append(runs[name](round_))
+        print(f"  {label} round {round_}: " + ", ".join(f"{n} {t[-1]:.3f}s" for n, t in times.items()), flush=True)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def report(took: dict[str, float], ratio: float, target: float) -> list[str]:
+    """A push case's lines: the raw CLI, the floor (Python and Invoke, then the raw CLI), ours, the ratios."""
+    return [
+        f"  raw supabase db push            {took['raw']:7.3f} s",
+        f"  floor: invoke's import + raw    {took['floor']:7.3f} s   ({took['floor'] / took['raw']:.2f}x)",
+        f"  invoke db.push (all rails on)   {took['invoke']:7.3f} s",
+        f"  ratio                           {ratio:7.2f}x   (target <= {target})",
+    ]
 
 
 def main() -> int:
@@ -125,6 +136,11 @@ def main() -> int:
             argv = [str(cli.binary), "db", "push", f"--remote={url.raw}", "--yes", "--workdir", str(project)]
             return timed(argv, cwd=project, env=base_env)
 
+        def floor_push(url: DbUrl) -> float:
+            """The least any Invoke task wrapping the CLI costs: Python, Invoke's import, then the raw push."""
+            argv = [str(cli.binary), "db", "push", f"--remote={url.raw}", "--yes", "--workdir", str(project)]
+            return timed([sys.executable, "-c", FLOOR, *argv], cwd=project, env=base_env)
+
         def our_push(url: DbUrl) -> float:
             (project / ".env.local").write_text(f"SUPABASE_DB_URL={url.raw}\n")
             return timed([*invoke, "db.push"], cwd=project, env=base_env)
@@ -144,13 +160,12 @@ def main() -> int:
 
                 return run
 
-            raw, ours = pair(args.rounds, on_empty(raw_push, "raw"), on_empty(our_push, "ours"), "empty")
-            ratios["empty"] = ours / raw
+            runs = {"raw": raw_push, "floor": floor_push, "invoke": our_push}
+            took = interleave(args.rounds, "empty", {k: on_empty(push, k) for k, push in runs.items()})
+            ratios["empty"] = took["invoke"] / took["raw"]
             results += [
                 f"push of {args.migrations} migrations onto an empty database, median of {args.rounds}:",
-                f"  raw supabase db push            {raw:7.3f} s",
-                f"  invoke db.push (all rails on)   {ours:7.3f} s",
-                f"  ratio                           {ratios['empty']:7.2f}x   (target <= {TARGETS['empty']})",
+                *report(took, ratios["empty"], TARGETS["empty"]),
             ]
 
         if "one" in cases:
@@ -170,14 +185,13 @@ def main() -> int:
                 return run
 
             rounds = max(args.rounds, 5)  # each run is short: more rounds for a steady median
-            raw, ours = pair(rounds, one_more(raw_push, "raw"), one_more(our_push, "ours"), "one")
+            runs = {"raw": raw_push, "floor": floor_push, "invoke": our_push}
+            took = interleave(rounds, "one", {k: one_more(push, k) for k, push in runs.items()})
             extra.unlink()
-            ratios["one"] = ours / raw
+            ratios["one"] = took["invoke"] / took["raw"]
             results += [
                 f"push of 1 pending migration onto a database with {args.migrations} applied, median of {rounds}:",
-                f"  raw supabase db push            {raw:7.3f} s",
-                f"  invoke db.push (all rails on)   {ours:7.3f} s",
-                f"  ratio                           {ratios['one']:7.2f}x   (target <= {TARGETS['one']})",
+                *report(took, ratios["one"], TARGETS["one"]),
             ]
 
         if "status" in cases:
@@ -203,7 +217,8 @@ def main() -> int:
             def our_status(_round: int) -> float:
                 return timed([*invoke, "db.status", "--env", "all", "--json"], cwd=project, env=base_env)
 
-            raw, ours = pair(args.rounds * 2, raw_status, our_status, "status")
+            took = interleave(args.rounds * 2, "status", {"raw": raw_status, "invoke": our_status})
+            raw, ours = took["raw"], took["invoke"]
             ratios["status"] = ours / raw
             results += [
                 f"status over 3 environments x {args.migrations} migrations, median of {args.rounds * 2}:",

@@ -108,22 +108,6 @@ def promotion_lock(url: DbUrl, *, wait_seconds: float) -> Iterator[psycopg.Conne
                     pass  # the lock went with the session
 
 
-def hold_history(conn: psycopg.Connection) -> bool:
-    """Inside the caller's transaction, lock the CLI's history table so no reader gets past it until commit.
-
-    The CLI's first query reads that table: a CLI started meanwhile applies nothing until the caller lets go.
-    False (nothing held) when the table does not exist yet or this role may not lock it.
-    """
-    if not history_exists(conn):
-        return False
-    try:
-        with conn.transaction():
-            conn.execute(sql.SQL("lock table {} in access exclusive mode").format(sql.SQL(HISTORY_TABLE)))
-    except psycopg.errors.InsufficientPrivilege:
-        return False
-    return True
-
-
 def run_sql_file(conn: psycopg.Connection, name: str) -> None:
     """Run one of the toolkit's sql/ files in a transaction."""
     text = sql_file(name).read_text()

@@ -16,7 +16,7 @@ import re
 import shutil
 import signal
 import subprocess
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -234,16 +234,23 @@ class Streamed:
     lines: tuple[str, ...]
 
 
-def drain(proc: subprocess.Popen[str], *, scrub: Callable[[str], str] = str, on_line: LineSink = discard) -> Streamed:
-    """Pass each output line, scrubbed, to on_line as it comes; wait for the exit."""
-    assert proc.stdout is not None
-    lines: list[str] = []
+def drain(
+    proc: subprocess.Popen[Any],
+    *,
+    scrub: Callable[[str], str] = str,
+    on_line: LineSink = discard,
+    lines: Iterable[str] | None = None,
+) -> Streamed:
+    """Pass each output line (of its stdout, or of `lines` when given), scrubbed, to on_line; wait for the exit."""
+    source = proc.stdout if lines is None else lines
+    assert source is not None
+    seen: list[str] = []
     with proc:
-        for raw in proc.stdout:
+        for raw in source:
             line = scrub(raw.rstrip("\n"))
-            lines.append(line)
+            seen.append(line)
             on_line(line)
-    return Streamed(proc.returncode, tuple(lines))
+    return Streamed(proc.returncode, tuple(seen))
 
 
 def stream(

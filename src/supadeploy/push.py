@@ -3,11 +3,12 @@
     pooler -> lock -> checksums -> history -> order -> lint -> leftovers -> `supabase db push` -> record checksums
 
 Each gate reads and fills in one `_Push`; any gate raising stops the push with nothing applied. The
-Supabase CLI needs about 0.4 s to start before its first query, which reads its history table: once
-the lock is taken, that table is held (locked in the gates' transaction) and the CLI is started, so
-its start overlaps the remaining gates. If a gate fails the CLI is killed before the table is let go;
-when they all pass the transaction commits and the CLI, which has read nothing yet, goes on. (Not on
-protected targets, whose CLI session has a lock_timeout, nor before the CLI has made its table.)
+Supabase CLI needs about 0.4 s to start before its first query: once the lock gate has read the history
+and found files pending, the CLI is started without --yes on a terminal of ours (supabase_cli.HeldPush),
+so its start overlaps the remaining gates. It reads its history, lists the files it would apply and asks;
+it changes nothing until answered. When every gate has passed it is answered yes if its list is exactly
+the plan's pending files. Another list stops the push, nothing applied (the history changed meanwhile);
+a CLI that did not ask as measured is stopped and a push with --yes runs instead.
 """
 
 from __future__ import annotations
@@ -17,13 +18,12 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import TYPE_CHECKING
 
 import psycopg
 
 from supadeploy import ledger
-from supadeploy.database import AppliedMigration, applied_migrations, connect, hold_history, push_lock
+from supadeploy.database import AppliedMigration, applied_migrations, connect, push_lock
 from supadeploy.dburl import DbUrl
 from supadeploy.environments import Environment
 from supadeploy.errors import (
@@ -39,13 +39,13 @@ from supadeploy.migrations import MigrationFile, discover, version_key
 from supadeploy.pgtools import LineSink, discard
 from supadeploy.project import Project
 from supadeploy.settings import DEFAULT_LOCK_RETRIES, DEFAULT_LOCK_TIMEOUT, Settings
-from supadeploy.supabase_cli import CLI_APPLICATION_NAME, StartedPush, SupabaseCli
+from supadeploy.supabase_cli import CLI_APPLICATION_NAME, HeldPush, StartedPush, SupabaseCli
 
 if TYPE_CHECKING:
     from supadeploy import index_builds
     from supadeploy.dry_run import FileCheck
     from supadeploy.lint import Finding
-    from supadeploy.lock_waits import Session
+    from supadeploy.lock_waits import LockWatch, Session
 
 TRANSACTION_POOLER_PORT = 6543
 
@@ -140,7 +140,8 @@ class _Push:
     gates: ExitStack  # lives as long as the gates: their transaction, or the dry run's connection
     conn: psycopg.Connection | None = None
     applied: list[AppliedMigration] = field(default_factory=list)
-    started: StartedPush | None = None
+    held: HeldPush | None = None  # the CLI started during the gates, asking
+    watch: LockWatch | None = None  # protected targets: who blocks the CLI
     warnings: tuple[Finding, ...] = ()
     on_line: LineSink = discard
     invalid_before: frozenset[int] = frozenset()  # INVALID indexes there before the push: never ours to drop
@@ -258,25 +259,14 @@ GATES: tuple[Gate, ...] = (pooler, lock, checksums, history, order, lint, leftov
 
 
 def _start_cli_early(run: _Push) -> None:
-    """Start the CLI while the gates after the lock run, held back by the history table the gates hold.
-
-    Not on protected targets: there the CLI's session has a lock_timeout, and its wait for the gates
-    would count against it.
-    """
-    if not run.write or run.env.protected or not (run.plan.pending or run.include_seed):
+    """Start the CLI, asking, while the gates after the lock run (a dry run and a seeding push wait for them)."""
+    if not run.write or run.include_seed or not run.plan.pending:
         return
-    if not hold_history(run.connection):
-        return
-    started = run.cli.start_push(run.env.url, include_all=run.include_all, include_seed=run.include_seed)
-    run.started = started
-
-    def cancel_on_failure(
-        kind: type[BaseException] | None, _exc: BaseException | None, _tb: TracebackType | None
-    ) -> None:
-        if kind is not None:
-            started.kill()  # before the transaction, and its hold on the history table, ends
-
-    run.gates.push(cancel_on_failure)
+    settings = run.limits.session_settings(protected=run.env.protected)
+    _watch_locks(run)  # it names the CLI's sessions opened after it began
+    run.held = run.cli.hold_push(run.env.url, include_all=run.include_all, session_settings=settings)
+    if run.held is not None:
+        run.whole.callback(run.held.kill)  # a no-op once it has finished; it never outlives the push
 
 
 def push(
@@ -357,30 +347,58 @@ def _cli_push(run: _Push, on_line: LineSink) -> tuple[str, ...]:
             made.append(index_builds.Cleanup(run.env.url, folder, lock_timeout=timeout, known=run.invalid_before))
         return made[0]
 
-    with ExitStack() as watching:
-        watch = None
-        if run.env.protected:  # only there has the CLI a lock_timeout whose failure needs explaining
-            from supadeploy import lock_waits
+    watch = _watch_locks(run)
 
-            watch = watching.enter_context(lock_waits.LockWatch(run.env.url, CLI_APPLICATION_NAME))
+    def attempt(number: int) -> tuple[str, ...]:
+        if number > 0:
+            cleanup().before_retry()
+        try:
+            if number == 0 and run.held is not None and (started := _answer(run)) is not None:
+                return started.finish(on_line)
+            return run.cli.push(
+                run.env.url,
+                include_all=run.include_all,
+                include_seed=run.include_seed,
+                on_line=on_line,
+                session_settings=run.limits.session_settings(protected=run.env.protected),
+            )
+        except PushFailed as failure:
+            raise _after_failure(cleanup(), failure, watch.take() if watch else [], on_line) from None
 
-        def attempt(number: int) -> tuple[str, ...]:
-            if number > 0:
-                cleanup().before_retry()
-            try:
-                if run.started is not None and number == 0:
-                    return run.started.finish(on_line)
-                return run.cli.push(
-                    run.env.url,
-                    include_all=run.include_all,
-                    include_seed=run.include_seed,
-                    on_line=on_line,
-                    session_settings=run.limits.session_settings(protected=run.env.protected),
-                )
-            except PushFailed as failure:
-                raise _after_failure(cleanup(), failure, watch.take() if watch else [], on_line) from None
+    return retry_lock_timeouts(attempt, run.limits, on_line, resumable=lambda _failure: cleanup().resumable)
 
-        return retry_lock_timeouts(attempt, run.limits, on_line, resumable=lambda _failure: cleanup().resumable)
+
+def _watch_locks(run: _Push) -> LockWatch | None:
+    """On protected targets, the watch over who blocks the CLI, from before its first start to the push's end.
+
+    Only there has the CLI a lock_timeout whose failure needs explaining.
+    """
+    if run.env.protected and run.watch is None:
+        from supadeploy import lock_waits
+
+        run.watch = run.whole.enter_context(lock_waits.LockWatch(run.env.url, CLI_APPLICATION_NAME))
+    return run.watch
+
+
+def _answer(run: _Push) -> StartedPush | None:
+    """Answer the CLI started during the gates: yes if it asks to apply exactly the plan's pending files.
+
+    A CLI that ended or asked otherwise than measured is stopped (None: a push with --yes runs instead).
+    Another list means the history changed after the lock gate read it: nothing is applied.
+    """
+    assert run.held is not None
+    pending = tuple(f.filename for f in run.plan.pending)
+    listed = run.held.asks()
+    if listed == pending:
+        return run.held.confirm()
+    run.held.kill()
+    if listed is None:
+        return None
+    raise HistoryConflict(
+        f"the history of {run.env.name} changed while the gates ran: the Supabase CLI would apply "
+        f"{', '.join(listed) or 'nothing'}, the gates checked {', '.join(pending)}; nothing was applied, "
+        "run the push again"
+    )
 
 
 def _after_failure(

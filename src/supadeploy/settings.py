@@ -217,6 +217,9 @@ def _url(values: Mapping[str, str], key: str) -> DbUrl | None:
 
 PROJECT_DIR = "SUPADEPLOY_PROJECT_DIR"
 SUPABASE_BIN = "SUPADEPLOY_SUPABASE_BIN"
+# The CLI's own "answer yes to every prompt" (read from the process environment only): never read here,
+# and taken out of the environment of a CLI started to ask, which would otherwise not wait for the gates.
+CLI_YES = "SUPABASE_YES"
 DEBUG = "SUPADEPLOY_DEBUG"
 GITHUB_ACTIONS = "GITHUB_ACTIONS"
 GITHUB_STEP_SUMMARY = "GITHUB_STEP_SUMMARY"

@@ -10,10 +10,12 @@ import json
 import os
 import platform
 import re
+import select
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,7 @@ from supadeploy.dburl import DbUrl
 from supadeploy.errors import CliError, PushFailed, ToolFailed, ToolNotFound
 from supadeploy.pgtools import LineSink, discard
 from supadeploy.project import Project
-from supadeploy.settings import SUPABASE_BIN, ProcessSettings
+from supadeploy.settings import CLI_YES, SUPABASE_BIN, ProcessSettings
 
 PINNED_CLI_VERSION = "3.1.0"
 # The application_name the pinned CLI's database driver (@effect/sql-pg) gives its connections; PGAPPNAME and
@@ -39,8 +41,18 @@ _PLATFORM = (
 _APPLYING = re.compile(r"^Applying migration (?P<file>.+\.sql)\.\.\.$")  # any name after <digits>_, spaces too
 _AT_STATEMENT = re.compile(r"^At statement:? (?P<index>\d+)")
 _CREATED = re.compile(r"Created new migration at (?P<path>\S+\.sql)")
+# How CLI 3.x asks before a push when its stdout is a terminal (measured on 3.1.0): stderr gets
+# "Apply these migrations:" and a " • <file>" line a file, then the terminal gets a yes/no question,
+# "◆  Apply 2 migrations on <target>?". Until it is answered it has only read its history table.
+ASKING_MAJOR = "3"
+_QUESTION = re.compile(r"^◆\s+Apply (?P<count>\d+) migrations? on .+\?$")
+_LISTED = re.compile(r"^ • (?P<file>.+\.sql)$")
+_ESCAPE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")  # colours and cursor moves
+_UNFINISHED_ESCAPE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*)?$")  # one cut short by the end of what was read
+_PROMPT_GLYPHS = ("│", "◆", "◇", "└", "┌", "■", "▲")  # the question's frame, redrawn once answered
+LIST_GRACE = 5.0  # seconds the file list may trail the question it belongs to
 
-__all__ = ["CliRun", "LineSink", "StartedPush", "SupabaseCli", "discard", "find_cli", "push_failure"]
+__all__ = ["CliRun", "HeldPush", "LineSink", "StartedPush", "SupabaseCli", "discard", "find_cli", "push_failure"]
 
 
 @dataclass(frozen=True)
@@ -121,12 +133,57 @@ class SupabaseCli:
             args.append("--include-all")
         if include_seed:
             args.append("--include-seed")
-        extra = None
-        if session_settings:
-            extra = {"PGOPTIONS": " ".join(f"-c {k}={v}" for k, v in session_settings.items())}
+        extra = {"PGOPTIONS": _pgoptions(session_settings)} if session_settings else None
         argv = self._argv(args)
         proc = pgtools.spawn(argv, env=pgtools.child_env(url, extra), cwd=self.workdir, what="the Supabase CLI")
         return StartedPush(proc, url)
+
+    def hold_push(
+        self,
+        url: DbUrl,
+        *,
+        include_all: bool = False,
+        session_settings: Mapping[str, str] | None = None,
+    ) -> HeldPush | None:
+        """Start `supabase db push` without --yes on a terminal of ours: it starts up and asks while the gates run.
+
+        None where this CLI is not one that asks as measured (see HeldPush).
+        """
+        if self.version.split(".")[0] != ASKING_MAJOR:
+            return None
+        try:
+            import fcntl
+            import struct
+            import termios
+        except ImportError:  # no terminals to hand out (Windows)
+            return None
+        args = ["db", "push", f"--remote={url.without_password}"]
+        if include_all:
+            args.append("--include-all")
+        extra = {"NO_COLOR": "1"}
+        if session_settings:
+            extra["PGOPTIONS"] = _pgoptions(session_settings)
+        env = pgtools.child_env(url, extra)
+        env.pop(CLI_YES, None)  # it would answer for us, before the gates have run
+        controller, terminal = os.openpty()
+        try:
+            # Wide enough that the question is one line (a terminal 0 columns wide gets it a character a line).
+            fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 1000, 0, 0))
+            proc = pgtools.popen(
+                self._argv(args),
+                what="the Supabase CLI",
+                stdin=terminal,
+                stdout=terminal,
+                stderr=subprocess.PIPE,
+                env=env,
+                cwd=self.workdir,
+            )
+        except BaseException:
+            os.close(controller)
+            raise
+        finally:
+            os.close(terminal)
+        return HeldPush(proc, controller, url)
 
     def push(
         self,
@@ -171,23 +228,148 @@ class SupabaseCli:
 
 @dataclass
 class StartedPush:
-    """A `supabase db push` that is running: finish it (stream its output) or kill it."""
+    """A `supabase db push` that is running: finish it (stream its output)."""
 
-    proc: subprocess.Popen[str]
+    proc: subprocess.Popen[Any]
     url: DbUrl
+    output: Generator[str, None, None] | None = None  # its lines, where not from one merged pipe (HeldPush)
 
     def finish(self, on_line: LineSink = discard) -> tuple[str, ...]:
         """Stream the CLI's output to on_line; return the files it applied, or raise PushFailed."""
-        done = pgtools.drain(self.proc, scrub=self.url.scrub, on_line=on_line)
+        done = pgtools.drain(self.proc, scrub=self.url.scrub, on_line=on_line, lines=self.output)
         started = [m["file"] for m in map(_APPLYING.match, done.lines) if m]
         if done.returncode == 0:
             return tuple(started)
         raise push_failure(done.lines, started)
 
+
+class HeldPush:
+    """`supabase db push` started without --yes on a terminal of ours, asking: answer it or kill it.
+
+    It starts up (about 0.4 s), reads the history, lists the files it would apply and asks. Until it is
+    answered it has changed nothing.
+
+    `asks()` waits for the question and returns the files listed; the caller then answers yes (`confirm()`)
+    or stops it (`kill()`).
+    """
+
+    def __init__(self, proc: subprocess.Popen[bytes], controller: int, url: DbUrl) -> None:
+        assert proc.stderr is not None
+        self.proc = proc
+        self.url = url
+        self._controller = controller
+        self._partial: dict[int, bytearray] = {controller: bytearray(), proc.stderr.fileno(): bytearray()}
+        self._lines: list[str] = []  # what it printed on stderr, then also on the terminal once answered
+        self._screen: list[str] = []  # the terminal before the answer: the question
+        self._answered = False
+
+    def asks(self, patience: float = 120.0) -> tuple[str, ...] | None:
+        """The files the CLI asks to apply, once it asks; None if it ends or asks otherwise than measured."""
+        deadline = time.monotonic() + patience
+        while True:
+            asked = next((m for m in map(_QUESTION.match, self._screen) if m), None)
+            listed = tuple(m["file"] for m in map(_LISTED.match, self._lines) if m)
+            if asked is not None:
+                deadline = min(deadline, time.monotonic() + LIST_GRACE)
+                if len(listed) >= int(asked["count"]):
+                    right = len(listed) == int(asked["count"])
+                    return listed if right and self._reading_keys(deadline) else None
+            elif any(map(_unexpected, (*self._screen, self._unfinished_screen()))):
+                return None  # another question, or a message instead of one
+            left = deadline - time.monotonic()
+            if left <= 0 or not self._read(left):
+                return None
+
+    def confirm(self) -> StartedPush:
+        """Answer yes (after asks() returned the files to apply): the push goes on; finish() streams it."""
+        self._answered = True
+        os.write(self._controller, b"y")
+        return StartedPush(self.proc, self.url, self._output())
+
     def kill(self) -> None:
-        """Stop the CLI and wait until it is gone (before whatever held it back lets go)."""
-        self.proc.kill()
-        self.proc.communicate()
+        """Stop the CLI (if it still runs) and wait until it is gone."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self._close()
+
+    def _reading_keys(self, deadline: float) -> bool:
+        """Wait until the terminal is in raw mode: a key sent before it could be flushed with the line buffer.
+
+        CLI 3.1.0 switches before it draws the question, so this is normally true at once.
+        """
+        import termios
+
+        while termios.tcgetattr(self._controller)[3] & termios.ICANON:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.001)
+        return True
+
+    def _read(self, timeout: float | None) -> bool:
+        """Take in what is ready on stderr and the terminal within timeout; False once both have ended."""
+        if not self._partial:
+            return False
+        ready, _, _ = select.select(list(self._partial), [], [], timeout)
+        for fd in sorted(ready, key=lambda fd: fd == self._controller):  # stderr first, as it was written first
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:  # the terminal, once the CLI has closed its end
+                chunk = b""
+            buffer = self._partial[fd]
+            buffer += chunk
+            *complete, rest = buffer.split(b"\n")
+            if not chunk:
+                complete += [rest] if rest else []
+                del self._partial[fd]
+            else:
+                self._partial[fd] = bytearray(rest)
+            for raw in complete:
+                self._take(fd, _ESCAPE.sub("", raw.decode("utf-8", "replace")).rstrip("\r"))
+        return bool(self._partial)
+
+    def _unfinished_screen(self) -> str:
+        """The terminal's last line so far, while it has no line end yet (a prompt waiting on its line)."""
+        rest = bytes(self._partial.get(self._controller, b"")).decode("utf-8", "replace")
+        return _ESCAPE.sub("", _UNFINISHED_ESCAPE.sub("", rest))
+
+    def _take(self, fd: int, line: str) -> None:
+        if fd != self._controller:
+            self._lines.append(line)
+        elif not self._answered:
+            self._screen.append(line)
+        elif line.strip() and not line.startswith(_PROMPT_GLYPHS):
+            self._lines.append(line)  # "Finished supabase db push."
+
+    def _output(self) -> Generator[str, None, None]:
+        """Every line so far, then each new one until the CLI has closed stderr and the terminal."""
+        sent = 0
+        try:
+            while True:
+                while sent < len(self._lines):
+                    yield self._lines[sent]
+                    sent += 1
+                if not self._read(None) and sent == len(self._lines):
+                    return
+        finally:
+            self._close()
+
+    def _close(self) -> None:
+        if self._controller >= 0:
+            os.close(self._controller)
+            self._controller = -1
+            self._partial.clear()
+
+
+def _unexpected(line: str) -> bool:
+    """A terminal line that is neither blank nor the frame of the question as measured."""
+    text = line.strip()
+    return bool(text) and (not text.startswith(_PROMPT_GLYPHS) or (text.startswith("◆") and not _QUESTION.match(text)))
+
+
+def _pgoptions(session_settings: Mapping[str, str]) -> str:
+    """Session settings for the CLI's connection, as PGOPTIONS carries them."""
+    return " ".join(f"-c {k}={v}" for k, v in session_settings.items())
 
 
 # What the CLI prints after a failure that is never the reason itself: its trailer, the target, advice.
@@ -195,6 +377,8 @@ _NOISE = (
     "Try rerunning the command with --debug",
     "Target:",
     "Confirmed by --yes:",
+    "Apply these migrations:",
+    "•",
     "Make sure your local IP",
     "http://",
     "https://",
