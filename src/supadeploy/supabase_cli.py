@@ -359,6 +359,8 @@ class HeldPush:
             os.close(self._controller)
             self._controller = -1
             self._partial.clear()
+            if self.proc.stderr is not None and self.proc.poll() is not None:
+                self.proc.stderr.close()
 
 
 def _unexpected(line: str) -> bool:
