@@ -355,6 +355,7 @@ def _cli_push(run: _Push, on_line: LineSink) -> tuple[str, ...]:
         try:
             if number == 0 and run.held is not None and (started := _answer(run)) is not None:
                 return started.finish(on_line)
+            _refuse_unchecked(run, "nothing was applied" if number == 0 else "nothing more was applied")
             return run.cli.push(
                 run.env.url,
                 include_all=run.include_all,
@@ -399,6 +400,22 @@ def _answer(run: _Push) -> StartedPush | None:
         f"{', '.join(listed) or 'nothing'}, the gates checked {', '.join(pending)}; nothing was applied, "
         "run the push again"
     )
+
+
+def _refuse_unchecked(run: _Push, outcome: str) -> None:
+    """Before a push with --yes, which lists nothing to compare: the history read again has only planned files pending.
+
+    The CLI reads its history anew: had it changed since the lock gate read it (a version marked reverted by
+    someone else), the CLI would apply a file no gate of this push checked.
+    """
+    planned = {f.filename for f in run.plan.pending}
+    now = plan_push(run.files, applied_migrations(run.connection), run.env.name).pending
+    unchecked = [f.filename for f in now if f.filename not in planned]
+    if unchecked:
+        raise HistoryConflict(
+            f"the history of {run.env.name} changed while the gates ran: the Supabase CLI would apply "
+            f"{', '.join(unchecked)}, which the gates did not check; {outcome}, run the push again"
+        )
 
 
 def _after_failure(
