@@ -10,7 +10,7 @@ import pytest
 from supadeploy import environments
 from supadeploy import push as pipeline
 from supadeploy.dburl import DbUrl
-from supadeploy.errors import HistoryConflict
+from supadeploy.errors import HistoryConflict, MigrationFileError
 from supadeploy.project import Project
 from supadeploy.supabase_cli import CLI_APPLICATION_NAME, find_cli
 
@@ -184,3 +184,19 @@ def test_a_cli_that_died_before_answering_leaves_no_push_of_a_history_changed_si
         rows = conn.execute("select count(*) from a").fetchone()
     assert rows == (1,), "b ran once, when it was pushed"
     assert tables(env.url) == {"a"}  # c not applied
+
+
+def test_a_file_edited_after_the_gates_read_it_is_not_applied(
+    pushed_once: tuple[Project, environments.Environment], project_dir: ProjectDir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CLI reads a file's SQL only once answered: an edit saved while the gates ran was never linted."""
+    proj, env = pushed_once
+    pending = project_dir.migrations / "20240102000000_b.sql"
+
+    def edit_after_the_lint(run: object) -> None:
+        pending.write_text("create table b (id int);")  # no RLS: the lint gate refuses this
+
+    monkeypatch.setattr(pipeline, "GATES", (*pipeline.GATES, edit_after_the_lint))
+    with pytest.raises(MigrationFileError, match=r"20240102000000_b.sql changed while the gates ran.*nothing was"):
+        pipeline.push(proj, env, find_cli(proj))
+    assert tables(env.url) == {"a"}
