@@ -167,3 +167,11 @@ def test_a_cli_that_is_not_3_x_is_not_started_asking(tmp_path: Path) -> None:
     """The question was measured on 3.1.0: another major may ask otherwise, so it is not started this way."""
     cli = SupabaseCli(binary=Path(sys.executable), version="2.72.7", workdir=tmp_path)
     assert cli.hold_push(URL) is None
+
+
+def test_a_killed_cli_leaves_no_open_pipe(tmp_path: Path) -> None:
+    """A push that stops the CLI unanswered (a gate refused) keeps none of its descriptors: fleets run many."""
+    push = held(tmp_path, stderr=TARGET + LISTED_PLAIN, terminal=QUESTION_PLAIN)
+    assert push.asks(patience=30) == FILES
+    push.kill()
+    assert push.proc.stderr is not None and push.proc.stderr.closed

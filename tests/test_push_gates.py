@@ -10,7 +10,7 @@ import pytest
 from supadeploy import environments
 from supadeploy import push as pipeline
 from supadeploy.dburl import DbUrl
-from supadeploy.errors import HistoryConflict
+from supadeploy.errors import HistoryConflict, MigrationFileError
 from supadeploy.project import Project
 from supadeploy.supabase_cli import CLI_APPLICATION_NAME, find_cli
 
@@ -150,3 +150,53 @@ def test_a_history_changed_under_the_gates_stops_the_push_with_nothing_applied(
     with pytest.raises(HistoryConflict, match="changed while the gates ran.*20240102000000_b.sql"):
         pipeline.push(proj, env, find_cli(proj))
     assert tables(env.url) == {"a", "b"}  # c not applied, b not run again
+
+
+def test_a_cli_that_died_before_answering_leaves_no_push_of_a_history_changed_since_the_gates(
+    project_dir: ProjectDir, db_url: DbUrl, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The asking CLI dies (a kill, the OOM killer) while b is marked reverted behind the gates' back.
+
+    The push with --yes that replaces it reads the history anew: it would run b again, which the gates of
+    this push never checked, then c.
+    """
+    project_dir.set_env("local", SUPABASE_DB_URL=db_url.raw)
+    proj = Project(project_dir.root)
+    env = environments.resolve(proj, "local", environ={})
+    project_dir.add_migration("20240101000000", "a", rls_table("a"))
+    project_dir.add_migration("20240102000000", "b", "insert into a (id) values (1);")
+    pipeline.push(proj, env, find_cli(proj))
+    project_dir.add_migration("20240103000000", "c", rls_table("c"))
+
+    def kill_the_cli_and_revert_b(run: pipeline._Push) -> None:
+        assert run.held is not None
+        run.held.proc.kill()
+        run.held.proc.wait()
+        with psycopg.connect(env.url.raw, autocommit=True) as conn:
+            conn.execute("delete from supabase_migrations.schema_migrations where version = '20240102000000'")
+
+    lock_at = pipeline.GATES.index(pipeline.lock)
+    gates = (*pipeline.GATES[: lock_at + 1], kill_the_cli_and_revert_b, *pipeline.GATES[lock_at + 1 :])
+    monkeypatch.setattr(pipeline, "GATES", gates)
+    with pytest.raises(HistoryConflict, match="changed while the gates ran.*20240102000000_b.sql"):
+        pipeline.push(proj, env, find_cli(proj))
+    with psycopg.connect(env.url.raw) as conn:
+        rows = conn.execute("select count(*) from a").fetchone()
+    assert rows == (1,), "b ran once, when it was pushed"
+    assert tables(env.url) == {"a"}  # c not applied
+
+
+def test_a_file_edited_after_the_gates_read_it_is_not_applied(
+    pushed_once: tuple[Project, environments.Environment], project_dir: ProjectDir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CLI reads a file's SQL only once answered: an edit saved while the gates ran was never linted."""
+    proj, env = pushed_once
+    pending = project_dir.migrations / "20240102000000_b.sql"
+
+    def edit_after_the_lint(run: object) -> None:
+        pending.write_text("create table b (id int);")  # no RLS: the lint gate refuses this
+
+    monkeypatch.setattr(pipeline, "GATES", (*pipeline.GATES, edit_after_the_lint))
+    with pytest.raises(MigrationFileError, match=r"20240102000000_b.sql changed while the gates ran.*nothing was"):
+        pipeline.push(proj, env, find_cli(proj))
+    assert tables(env.url) == {"a"}

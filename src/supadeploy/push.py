@@ -145,6 +145,7 @@ class _Push:
     warnings: tuple[Finding, ...] = ()
     on_line: LineSink = discard
     invalid_before: frozenset[int] = frozenset()  # INVALID indexes there before the push: never ours to drop
+    read: dict[str, str] = field(default_factory=dict)  # SHA-256 of each pending file as the gates began to read
 
     @property
     def connection(self) -> psycopg.Connection:
@@ -186,6 +187,8 @@ def lock(run: _Push) -> None:
     run.conn = conn
     run.applied = applied_migrations(conn)
     _start_cli_early(run)
+    if run.write:
+        run.read = {f.filename: f.sha256() for f in run.plan.pending}
 
 
 def checksums(run: _Push) -> None:
@@ -355,6 +358,9 @@ def _cli_push(run: _Push, on_line: LineSink) -> tuple[str, ...]:
         try:
             if number == 0 and run.held is not None and (started := _answer(run)) is not None:
                 return started.finish(on_line)
+            outcome = "nothing was applied" if number == 0 else "nothing more was applied"
+            _refuse_unchecked(run, outcome)
+            _refuse_edited(run, outcome)
             return run.cli.push(
                 run.env.url,
                 include_all=run.include_all,
@@ -390,6 +396,7 @@ def _answer(run: _Push) -> StartedPush | None:
     pending = tuple(f.filename for f in run.plan.pending)
     listed = run.held.asks()
     if listed == pending:
+        _refuse_edited(run, "nothing was applied")
         return run.held.confirm()
     run.held.kill()
     if listed is None:
@@ -399,6 +406,39 @@ def _answer(run: _Push) -> StartedPush | None:
         f"{', '.join(listed) or 'nothing'}, the gates checked {', '.join(pending)}; nothing was applied, "
         "run the push again"
     )
+
+
+def _refuse_unchecked(run: _Push, outcome: str) -> None:
+    """Before a push with --yes, which lists nothing to compare: the history read again has only planned files pending.
+
+    The CLI reads its history anew: had it changed since the lock gate read it (a version marked reverted by
+    someone else), the CLI would apply a file no gate of this push checked.
+    """
+    planned = {f.filename for f in run.plan.pending}
+    now = plan_push(run.files, applied_migrations(run.connection), run.env.name).pending
+    unchecked = [f.filename for f in now if f.filename not in planned]
+    if unchecked:
+        raise HistoryConflict(
+            f"the history of {run.env.name} changed while the gates ran: the Supabase CLI would apply "
+            f"{', '.join(unchecked)}, which the gates did not check; {outcome}, run the push again"
+        )
+
+
+def _refuse_edited(run: _Push, outcome: str) -> None:
+    """Just before the CLI reads the pending files (it does once answered): each holds the bytes the gates read."""
+    edited = [f.filename for f in run.plan.pending if run.read.get(f.filename) != _sha256(f)]
+    if edited:
+        raise MigrationFileError(
+            [f"{name} changed while the gates ran; {outcome}, run the push again" for name in edited]
+        )
+
+
+def _sha256(file: MigrationFile) -> str | None:
+    """The file's SHA-256, None once it cannot be read (removed, say)."""
+    try:
+        return file.sha256()
+    except OSError:
+        return None
 
 
 def _after_failure(

@@ -292,6 +292,8 @@ class HeldPush:
             self.proc.kill()
         self.proc.wait()
         self._close()
+        if self.proc.stderr is not None:
+            self.proc.stderr.close()
 
     def _reading_keys(self, deadline: float) -> bool:
         """Wait until the terminal is in raw mode: a key sent before it could be flushed with the line buffer.
