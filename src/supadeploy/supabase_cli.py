@@ -291,9 +291,7 @@ class HeldPush:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
-        self._close()
-        if self.proc.stderr is not None:
-            self.proc.stderr.close()
+        self._close()  # the terminal, and the stderr pipe of a CLI that is gone
 
     def _reading_keys(self, deadline: float) -> bool:
         """Wait until the terminal is in raw mode: a key sent before it could be flushed with the line buffer.
