@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import Any
 
 import psycopg
 import pytest
@@ -53,6 +55,18 @@ def once_the_cli_asks(url: DbUrl) -> tuple[bool, set[str]]:
         if asking or "b" in present or time.monotonic() > deadline:
             return asking, present
         time.sleep(0.1)
+
+
+def mark_b_reverted(url: DbUrl) -> None:
+    """What `supabase migration repair --status reverted 20240102000000` does, by someone else."""
+    with psycopg.connect(url.raw, autocommit=True) as conn:
+        conn.execute("delete from supabase_migrations.schema_migrations where version = '20240102000000'")
+
+
+def right_after_the_lock(gate: Callable[[Any], None]) -> tuple[Callable[[Any], None], ...]:
+    """The push's gates with `gate` run right after the lock gate (as the CLI starts up)."""
+    at = pipeline.GATES.index(pipeline.lock) + 1
+    return (*pipeline.GATES[:at], gate, *pipeline.GATES[at:])
 
 
 @pytest.fixture
@@ -141,12 +155,9 @@ def test_a_history_changed_under_the_gates_stops_the_push_with_nothing_applied(
 
     def revert_b_behind_the_gates(run: object) -> None:
         assert not cli_asking(env.url), "the CLI read its history before the test could change it"
-        with psycopg.connect(env.url.raw, autocommit=True) as conn:
-            conn.execute("delete from supabase_migrations.schema_migrations where version = '20240102000000'")
+        mark_b_reverted(env.url)
 
-    lock_at = pipeline.GATES.index(pipeline.lock)
-    gates = (*pipeline.GATES[: lock_at + 1], revert_b_behind_the_gates, *pipeline.GATES[lock_at + 1 :])
-    monkeypatch.setattr(pipeline, "GATES", gates)
+    monkeypatch.setattr(pipeline, "GATES", right_after_the_lock(revert_b_behind_the_gates))
     with pytest.raises(HistoryConflict, match="changed while the gates ran.*20240102000000_b.sql"):
         pipeline.push(proj, env, find_cli(proj))
     assert tables(env.url) == {"a", "b"}  # c not applied, b not run again
@@ -172,12 +183,9 @@ def test_a_cli_that_died_before_answering_leaves_no_push_of_a_history_changed_si
         assert run.held is not None
         run.held.proc.kill()
         run.held.proc.wait()
-        with psycopg.connect(env.url.raw, autocommit=True) as conn:
-            conn.execute("delete from supabase_migrations.schema_migrations where version = '20240102000000'")
+        mark_b_reverted(env.url)
 
-    lock_at = pipeline.GATES.index(pipeline.lock)
-    gates = (*pipeline.GATES[: lock_at + 1], kill_the_cli_and_revert_b, *pipeline.GATES[lock_at + 1 :])
-    monkeypatch.setattr(pipeline, "GATES", gates)
+    monkeypatch.setattr(pipeline, "GATES", right_after_the_lock(kill_the_cli_and_revert_b))
     with pytest.raises(HistoryConflict, match="changed while the gates ran.*20240102000000_b.sql"):
         pipeline.push(proj, env, find_cli(proj))
     with psycopg.connect(env.url.raw) as conn:
